@@ -1,0 +1,3 @@
+"""planner-jobs: the background jobs of the Proactive Planner."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The small HTTP API: exports, push subscriptions, health and metrics."""

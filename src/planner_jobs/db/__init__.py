@@ -1,0 +1,1 @@
+"""The database adapter: engine start-up, the embedded server, models, migrations, queries."""

@@ -1,0 +1,61 @@
+"""Connecting to PostgreSQL: one SQLAlchemy engine per process, built from a URL."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Engine, make_url
+
+from planner_jobs.errors import DatabaseUnavailable
+
+CONNECT_TIMEOUT_SECONDS = 5
+
+
+def sqlalchemy_url(url: str) -> URL:
+    """The URL with the psycopg 3 driver, whatever scheme the operator wrote."""
+    return make_url(url).set(drivername="postgresql+psycopg")
+
+
+def libpq_url(url: str) -> str:
+    """The URL as libpq (psycopg, procrastinate) reads it."""
+    return sqlalchemy_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def connect_kwargs(application_name: str = "planner-jobs") -> dict[str, object]:
+    # Every session works in UTC, so date arithmetic never depends on the server's zone.
+    return {
+        "connect_timeout": CONNECT_TIMEOUT_SECONDS,
+        "application_name": application_name,
+        "options": "-c timezone=UTC",
+    }
+
+
+def create_engine(
+    url: str, *, pool_size: int = 5, application_name: str = "planner-jobs"
+) -> Engine:
+    return sa.create_engine(
+        sqlalchemy_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args=connect_kwargs(application_name),
+    )
+
+
+def check_connection(engine: Engine) -> None:
+    """Raise `DatabaseUnavailable` with the driver's one-line reason when the database is down."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.OperationalError as exc:
+        raise DatabaseUnavailable(
+            f"cannot reach the database at {redacted(engine.url)}: {first_line(exc.orig)}"
+        ) from exc
+
+
+def redacted(url: URL) -> str:
+    return url.set(drivername="postgresql").render_as_string(hide_password=True)
+
+
+def first_line(error: BaseException | None) -> str:
+    text = str(error).strip() if error is not None else "unknown error"
+    return text.splitlines()[0] if text else type(error).__name__

@@ -1,0 +1,219 @@
+"""The tables of the contract, as typed SQLAlchemy models.
+
+Other programs insert rows with the contract's columns only, so every column added here beyond
+them is nullable or has a server default, and the jobs must work when it was never set.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+CARRY_OVER_MODES = ("next_day", "inbox", "none")
+EXPORT_FORMATS = ("json", "csv", "markdown")
+EXPORT_STATUSES = ("pending", "processing", "complete", "failed", "expired")
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012 (SQLAlchemy reads this class attribute)
+        dt.datetime: DateTime(timezone=True),
+        dt.date: Date(),
+        str: Text(),
+    }
+
+
+def uuid_pk() -> Mapped[uuid.UUID]:
+    return mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+
+
+def created_at() -> Mapped[dt.datetime]:
+    return mapped_column(server_default=text("now()"))
+
+
+def user_fk() -> Mapped[uuid.UUID]:
+    return mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("streak_threshold BETWEEN 1 AND 100", name="streak_threshold_percent"),
+        CheckConstraint(_in("carry_over", CARRY_OVER_MODES), name="carry_over_mode"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    email: Mapped[str] = mapped_column(unique=True)
+    timezone: Mapped[str] = mapped_column(server_default=text("'UTC'"))
+    created_at: Mapped[dt.datetime] = created_at()
+    password_reset_token: Mapped[str | None]
+    password_reset_expires: Mapped[dt.datetime | None]
+    streak_threshold: Mapped[int | None] = mapped_column(SmallInteger)
+    carry_over: Mapped[str] = mapped_column(server_default=text("'next_day'"))
+
+
+class TodaysPlan(Base):
+    __tablename__ = "todays_plans"
+    __table_args__ = (UniqueConstraint("user_id", "plan_date"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    plan_date: Mapped[dt.date]
+    created_at: Mapped[dt.datetime] = created_at()
+
+
+class Goal(Base):
+    __tablename__ = "goals"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = user_fk()
+    title: Mapped[str]
+    description: Mapped[str | None]
+    target_date: Mapped[dt.date | None]
+    completed_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = created_at()
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = user_fk()
+    plan_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("todays_plans.id", ondelete="SET NULL"), index=True
+    )
+    goal_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("goals.id", ondelete="SET NULL"), index=True
+    )
+    title: Mapped[str]
+    notes: Mapped[str | None]
+    completed: Mapped[bool] = mapped_column(server_default=text("false"))
+    completed_at: Mapped[dt.datetime | None]
+    due_at: Mapped[dt.datetime | None]
+    remind_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = created_at()
+
+
+class DailyRoutine(Base):
+    __tablename__ = "daily_routines"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = user_fk()
+    name: Mapped[str]
+    created_at: Mapped[dt.datetime] = created_at()
+
+
+class RoutineTask(Base):
+    __tablename__ = "routine_tasks"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    routine_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("daily_routines.id", ondelete="CASCADE"), index=True
+    )
+    title: Mapped[str]
+    position: Mapped[int] = mapped_column(server_default=text("0"))
+    completed: Mapped[bool] = mapped_column(server_default=text("false"))
+    completed_at: Mapped[dt.datetime | None]
+
+
+class ActivityLog(Base):
+    __tablename__ = "activity_logs"
+    __table_args__ = (Index(None, "user_id", "created_at"),)
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str]
+    message: Mapped[str]
+    created_at: Mapped[dt.datetime] = created_at()
+
+
+class PushSubscription(Base):
+    __tablename__ = "push_subscriptions"
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = user_fk()
+    endpoint: Mapped[str] = mapped_column(unique=True)
+    p256dh: Mapped[str]
+    auth: Mapped[str]
+    created_at: Mapped[dt.datetime] = created_at()
+
+
+class PerformanceHistory(Base):
+    __tablename__ = "performance_history"
+    __table_args__ = (
+        CheckConstraint(
+            "total_tasks >= 0 AND completed_tasks BETWEEN 0 AND total_tasks", name="counts"
+        ),
+        CheckConstraint("threshold BETWEEN 1 AND 100", name="threshold_percent"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[dt.date] = mapped_column(primary_key=True)
+    completed_tasks: Mapped[int]
+    total_tasks: Mapped[int]
+    score: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
+    threshold: Mapped[int] = mapped_column(SmallInteger)
+
+
+class Streak(Base):
+    __tablename__ = "streaks"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    current: Mapped[int] = mapped_column(server_default=text("0"))
+    longest: Mapped[int] = mapped_column(server_default=text("0"))
+    last_activity_date: Mapped[dt.date | None]
+
+
+class ExportJob(Base):
+    __tablename__ = "export_jobs"
+    __table_args__ = (
+        CheckConstraint(_in("format", EXPORT_FORMATS), name="format"),
+        CheckConstraint(_in("status", EXPORT_STATUSES), name="status"),
+        Index(None, "user_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    format: Mapped[str]
+    status: Mapped[str] = mapped_column(server_default=text("'pending'"))
+    download_url: Mapped[str | None]
+    error: Mapped[str | None]
+    created_at: Mapped[dt.datetime] = created_at()
+    completed_at: Mapped[dt.datetime | None]
+    expires_at: Mapped[dt.datetime | None]
+    # Bookkeeping of our own (nullable: rows inserted by others still work).
+    storage_key: Mapped[str | None]
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)

@@ -1,0 +1,91 @@
+"""The procrastinate app: queues, the task catalogue and the builder the composition root calls.
+
+Tasks are plain functions in the modules of this package, registered here by name so that a reader
+sees every job the system runs in one list. Each receives the procrastinate `JobContext`; the
+`Runtime` (engine, settings, adapters) travels in its `additional_context`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import procrastinate
+from procrastinate.retry import RetryValue
+
+from planner_jobs.db.engine import connect_kwargs
+from planner_jobs.errors import PlannerError
+from planner_jobs.jobs import maintenance
+from planner_jobs.jobs.schedule import SCHEDULE
+
+if TYPE_CHECKING:
+    from planner_jobs.runtime import Runtime
+
+Queue = Literal["exports", "notifications", "maintenance"]
+QUEUES: tuple[Queue, ...] = ("exports", "notifications", "maintenance")
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskSpec:
+    name: str
+    func: Callable[..., Any]
+    queue: Queue
+    retry: RetryValue = False
+    queueing_lock: str | None = None
+    priority: int = 0
+
+
+TASKS: tuple[TaskSpec, ...] = (
+    TaskSpec(
+        name="maintenance.retry_stalled_jobs",
+        func=maintenance.retry_stalled_jobs,
+        queue="maintenance",
+        queueing_lock="maintenance.retry_stalled_jobs",
+    ),
+    TaskSpec(
+        name="maintenance.prune_finished_jobs",
+        func=maintenance.prune_finished_jobs,
+        queue="maintenance",
+        queueing_lock="maintenance.prune_finished_jobs",
+    ),
+)
+
+
+def build_job_app(conninfo: str, *, periodic: bool = True) -> procrastinate.App:
+    """A procrastinate app on `conninfo` with every task; `periodic` adds the cron schedule."""
+    app = procrastinate.App(
+        connector=procrastinate.PsycopgConnector(
+            conninfo=conninfo,
+            kwargs=connect_kwargs("planner-jobs worker"),
+            min_size=1,
+            max_size=10,
+            timeout=15,
+        )
+    )
+    for spec in TASKS:
+        app.task(
+            name=spec.name,
+            queue=spec.queue,
+            retry=spec.retry,
+            queueing_lock=spec.queueing_lock,
+            priority=spec.priority,
+            pass_context=True,
+        )(spec.func)
+    if periodic:
+        for entry in SCHEDULE:
+            app.periodic_registry.register_task(
+                task=app.tasks[entry.task],
+                cron=entry.cron,
+                periodic_id=entry.task,
+                configure_kwargs={},
+            )
+    return app
+
+
+def runtime_of(context: procrastinate.JobContext) -> Runtime:
+    """The `Runtime` the worker was started with."""
+    runtime = context.additional_context.get("runtime")
+    if runtime is None:
+        raise PlannerError("this worker was started without a runtime in its job context")
+    return runtime  # type: ignore[no-any-return]

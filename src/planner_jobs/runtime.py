@@ -1,0 +1,56 @@
+"""The composition root: builds every adapter once from the settings and hands them out.
+
+Entry points (CLI commands, tests) open a `Runtime`; jobs reach it through the procrastinate job
+context, HTTP handlers through FastAPI's dependencies. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import procrastinate
+from sqlalchemy.engine import Engine
+
+from planner_jobs.db.embedded import start_embedded_postgres
+from planner_jobs.db.engine import check_connection, create_engine, libpq_url
+from planner_jobs.jobs.app import build_job_app
+from planner_jobs.metrics import Metrics
+from planner_jobs.settings import Settings
+
+
+@dataclass(frozen=True, kw_only=True)
+class Runtime:
+    settings: Settings
+    database_url: str
+    engine: Engine
+    job_app: procrastinate.App
+    metrics: Metrics
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """`PLANNER_DATABASE_URL`, or the URL of the embedded server (started if need be)."""
+    if settings.database_url:
+        return settings.database_url
+    return start_embedded_postgres(settings.embedded_database_dir)
+
+
+@contextlib.contextmanager
+def open_runtime(
+    settings: Settings, *, periodic: bool = True, pool_size: int = 5
+) -> Iterator[Runtime]:
+    """Connect to the database (checking that it answers) and build the adapters."""
+    url = resolve_database_url(settings)
+    engine = create_engine(url, pool_size=pool_size)
+    try:
+        check_connection(engine)
+        yield Runtime(
+            settings=settings,
+            database_url=url,
+            engine=engine,
+            job_app=build_job_app(libpq_url(url), periodic=periodic),
+            metrics=Metrics(),
+        )
+    finally:
+        engine.dispose()

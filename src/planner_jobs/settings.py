@@ -1,0 +1,168 @@
+"""The one typed settings object, read from `PLANNER_*` environment variables (and `.env`).
+
+Built once by the entry point (`load_settings()`) and passed down; nothing reads the environment
+at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from planner_jobs.errors import ConfigurationError
+
+# Development defaults: good enough on a laptop, refused when PLANNER_ENV=production.
+DEV_JWT_SECRET = "dev-only-jwt-secret-change-me"  # noqa: S105 (a known, refused-in-prod default)
+DEV_SIGNING_SECRET = "dev-only-signing-secret-change-me"  # noqa: S105
+DEV_VAPID_SUBJECT = "mailto:admin@localhost"
+
+# The public push services browsers subscribe to: FCM (Chrome, Edge on Android, Opera),
+# Mozilla autopush (Firefox), Apple (Safari) and WNS (Edge on Windows).
+DEFAULT_PUSH_ALLOWED_HOSTS = (
+    "fcm.googleapis.com",
+    "android.googleapis.com",
+    "updates.push.services.mozilla.com",
+    "*.push.apple.com",
+    "*.notify.windows.com",
+)
+
+MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 presigned URLs cannot live longer
+
+
+class Settings(BaseSettings):
+    """Every knob of planner-jobs; see the contract's settings table for the meaning of each."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PLANNER_",
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+    )
+
+    database_url: str | None = None
+    data_dir: Path = Path("var")
+    env: Literal["development", "production"] = "development"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    public_url: str = "http://127.0.0.1:8000"
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    jwt_audience: str | None = None
+    jwt_issuer: str | None = None
+    signing_secret: SecretStr = SecretStr(DEV_SIGNING_SECRET)
+    storage_url: str | None = None
+    s3_endpoint_url: str | None = None
+    export_url_ttl: int = Field(default=900, ge=1, le=MAX_PRESIGN_SECONDS)
+    export_retention_days: int = Field(default=7, ge=1)
+    vapid_private_key: SecretStr | None = None
+    vapid_subject: str = DEV_VAPID_SUBJECT
+    push_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = DEFAULT_PUSH_ALLOWED_HOSTS
+    push_ttl: int = Field(default=86400, ge=0, le=28 * 24 * 3600)
+    streak_threshold: int = Field(default=75, ge=1, le=100)
+    reminder_grace: int = Field(default=900, ge=0)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator(
+        "database_url",
+        "jwt_audience",
+        "jwt_issuer",
+        "s3_endpoint_url",
+        "storage_url",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(
+            ("postgresql://", "postgres://", "postgresql+psycopg://")
+        ):
+            raise ValueError("must be a postgresql:// URL")
+        return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
+
+    @field_validator("public_url")
+    @classmethod
+    def _http_base(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("storage_url")
+    @classmethod
+    def _storage_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("file://", "s3://")):
+            raise ValueError("must be file:///path or s3://bucket/prefix")
+        return value
+
+    @field_validator("vapid_subject")
+    @classmethod
+    def _vapid_contact(cls, value: str) -> str:
+        if not value.startswith(("mailto:", "https://")):
+            raise ValueError("must be a mailto: or https: URL")
+        return value
+
+    @field_validator("push_allowed_hosts", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(host.strip().lower() for host in value.split(",") if host.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _no_development_secrets_in_production(self) -> Settings:
+        if self.env != "production":
+            return self
+        refused = {
+            "PLANNER_JWT_SECRET": self.jwt_secret.get_secret_value() in ("", DEV_JWT_SECRET),
+            "PLANNER_SIGNING_SECRET": self.signing_secret.get_secret_value()
+            in ("", DEV_SIGNING_SECRET),
+            "PLANNER_VAPID_PRIVATE_KEY": self.vapid_private_key is None
+            or not self.vapid_private_key.get_secret_value(),
+            "PLANNER_VAPID_SUBJECT": self.vapid_subject == DEV_VAPID_SUBJECT,
+        }
+        for variable, bad in refused.items():
+            if bad:
+                raise ValueError(
+                    f"{variable} must be set to a real value when PLANNER_ENV=production "
+                    "(it is empty or left at its development default)"
+                )
+        return self
+
+    @property
+    def storage_location(self) -> str:
+        """Where export files go: `PLANNER_STORAGE_URL`, else a folder of the data directory."""
+        return self.storage_url or (self.data_dir / "exports").as_uri()
+
+    @property
+    def embedded_database_dir(self) -> Path:
+        return self.data_dir / "pg"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate the settings once; a bad value becomes a one-line `ConfigurationError`."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise ConfigurationError(describe_validation_error(exc)) from None
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """`PLANNER_PORT: Input should be ...; PLANNER_ENV: ...` from a pydantic error."""
+    parts = []
+    for error in exc.errors():
+        message = error["msg"].removeprefix("Value error, ")
+        if error["loc"]:
+            parts.append(f"PLANNER_{str(error['loc'][0]).upper()}: {message}")
+        else:
+            parts.append(message)
+    return "invalid settings: " + "; ".join(parts)
