@@ -15,8 +15,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from planner_jobs.errors import ConfigurationError
 
 # Development defaults: good enough on a laptop, refused when PLANNER_ENV=production.
-DEV_JWT_SECRET = "dev-only-jwt-secret-change-me"  # noqa: S105 (a known, refused-in-prod default)
-DEV_SIGNING_SECRET = "dev-only-signing-secret-change-me"  # noqa: S105
+DEV_JWT_SECRET = "development-only-jwt-secret-refused-in-production"  # noqa: S105 (public default)
+DEV_SIGNING_SECRET = "development-only-signing-secret-refused-in-production"  # noqa: S105
+MIN_SECRET_BYTES = 32  # RFC 7518 §3.2: an HS256 key has at least as many bits as the hash
 DEV_VAPID_SUBJECT = "mailto:admin@localhost"
 
 # The public push services browsers subscribe to: FCM (Chrome, Edge on Android, Opera),
@@ -136,6 +137,12 @@ class Settings(BaseSettings):
                     f"{variable} must be set to a real value when PLANNER_ENV=production "
                     "(it is empty or left at its development default)"
                 )
+        for variable, secret in (
+            ("PLANNER_JWT_SECRET", self.jwt_secret),
+            ("PLANNER_SIGNING_SECRET", self.signing_secret),
+        ):
+            if len(secret.get_secret_value().encode()) < MIN_SECRET_BYTES:
+                raise ValueError(f"{variable} must be at least {MIN_SECRET_BYTES} bytes long")
         return self
 
     @property

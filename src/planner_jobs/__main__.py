@@ -1,0 +1,3 @@
+from planner_jobs.cli import main
+
+main()

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.acceptance.conftest import (
+    Cli,
+    assert_one_line_error,
+    base_environment,
+    stop,
+    wait_for_http,
+)
+
+COMMANDS = [[], ["run"], ["migrate"], ["api"], ["worker"]]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "top")
+def test_every_command_has_help(tmp_path: Path, command: list[str]) -> None:
+    result = Cli(base_environment(tmp_path))(*command, "--help")
+
+    assert result.returncode == 0
+    assert result.stdout.startswith("Usage: planner-jobs")
+
+
+def test_migrate_creates_then_leaves_the_schema(empty_database_url: str, tmp_path: Path) -> None:
+    cli = Cli(base_environment(tmp_path, PLANNER_DATABASE_URL=empty_database_url))
+
+    first = cli("migrate")
+    second = cli("migrate")
+
+    assert first.returncode == 0, first.stderr
+    assert "schema upgraded from revision none" in first.stdout
+    assert second.returncode == 0, second.stderr
+    assert "schema is up to date" in second.stdout
+
+
+def test_a_burst_worker_on_empty_queues_exits_zero(cli: Cli) -> None:
+    result = cli("worker", "--burst", timeout=30)
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_run_answers_healthz_then_stops_on_sigterm(cli: Cli, processes: list) -> None:
+    process = cli.start("run")
+    processes.append(process)
+    port = cli.environment["PLANNER_PORT"]
+
+    status, _ = wait_for_http(f"http://127.0.0.1:{port}/healthz", within=30)
+    code, took, output = stop(process)
+
+    assert status == 200
+    assert code == 0, output
+    assert took < 15
+    assert "Traceback" not in output
+
+
+@pytest.mark.slow
+def test_run_on_the_embedded_default_answers_healthz(tmp_path: Path, processes: list) -> None:
+    cli = Cli(base_environment(tmp_path))
+    process = cli.start("run")
+    processes.append(process)
+
+    status, waited = wait_for_http(
+        f"http://127.0.0.1:{cli.environment['PLANNER_PORT']}/healthz", within=30
+    )
+    code, _, output = stop(process)
+
+    assert status == 200
+    assert waited < 30
+    assert code == 0, output
+    assert (tmp_path / "var" / "pg" / "PG_VERSION").exists()
+
+
+def test_an_unreachable_database_is_one_line(tmp_path: Path) -> None:
+    cli = Cli(base_environment(tmp_path, PLANNER_DATABASE_URL="postgresql://nobody@127.0.0.1:9/db"))
+
+    for command in (["migrate"], ["worker", "--burst"], ["run"]):
+        assert_one_line_error(cli(*command), "cannot reach the database")
+
+
+def test_a_port_in_use_is_one_line(cli: Cli, processes: list) -> None:
+    first = cli.start("api")
+    processes.append(first)
+    wait_for_http(f"http://127.0.0.1:{cli.environment['PLANNER_PORT']}/healthz", within=30)
+
+    assert_one_line_error(cli("api"), "address already in use")
+    stop(first)
+
+
+def test_a_bad_setting_or_argument_is_one_line(tmp_path: Path) -> None:
+    environment = base_environment(tmp_path, PLANNER_PORT="eighty")
+
+    assert_one_line_error(Cli(environment)("migrate"), "PLANNER_PORT")
+    assert_one_line_error(Cli(base_environment(tmp_path))("worker", "--queue", "x"), "--queue")
+    assert_one_line_error(Cli(base_environment(tmp_path))("worker", "--concurrency", "0"))
+
+
+def test_workers_refuse_an_unmigrated_database(empty_database_url: str, tmp_path: Path) -> None:
+    cli = Cli(base_environment(tmp_path, PLANNER_DATABASE_URL=empty_database_url))
+
+    assert_one_line_error(cli("worker", "--burst"), "planner-jobs migrate")

@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import threading
+from importlib import resources
+
+import procrastinate
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.engine import Engine
+
+from planner_jobs.db.engine import create_engine
+from planner_jobs.db.migrate import (
+    MIGRATIONS_DIR,
+    MigrationResult,
+    ensure_schema_current,
+    head_revision,
+    migrate,
+)
+from planner_jobs.db.models import Base
+from planner_jobs.errors import DatabaseUnavailable
+
+
+def table_names(engine: Engine) -> set[str]:
+    return set(sa.inspect(engine).get_table_names())
+
+
+def test_the_migrated_schema_is_exactly_the_models(engine: Engine) -> None:
+    def ours(
+        obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+    ) -> bool:
+        return not (type_ == "table" and reflected and compare_to is None)
+
+    with engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"include_object": ours, "compare_type": True}
+        )
+        differences = compare_metadata(context, Base.metadata)
+
+    assert differences == []
+
+
+def test_migrate_twice_changes_nothing_the_second_time(empty_database_url: str) -> None:
+    engine = create_engine(empty_database_url)
+
+    first = migrate(engine)
+    second = migrate(engine)
+
+    assert first == MigrationResult(before=None, after=head_revision())
+    assert second == MigrationResult(before=head_revision(), after=head_revision())
+    assert "up to date" in second.summary()
+    engine.dispose()
+
+
+def test_migrate_upgrades_an_older_schema_keeping_its_data(empty_database_url: str) -> None:
+    engine = create_engine(empty_database_url)
+    migrate(engine, "0001")
+    assert "procrastinate_jobs" in table_names(engine)
+    assert "users" not in table_names(engine)
+    migrate(engine, "0002")
+    with engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO users (email) VALUES ('old@example.com')"))
+
+    result = migrate(engine)
+
+    assert result.after == head_revision()
+    with engine.connect() as connection:
+        assert connection.scalar(sa.text("SELECT email FROM users")) == "old@example.com"
+    engine.dispose()
+
+
+def test_migrators_started_together_take_turns(empty_database_url: str) -> None:
+    engine = create_engine(empty_database_url)
+    results: list[MigrationResult] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append(migrate(engine))
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert sorted(result.before is None for result in results) == [False, False, True]
+    engine.dispose()
+
+
+def test_workers_refuse_a_schema_that_is_not_current(empty_database_url: str) -> None:
+    engine = create_engine(empty_database_url)
+
+    with pytest.raises(DatabaseUnavailable, match="run `planner-jobs migrate`"):
+        ensure_schema_current(engine)
+    migrate(engine)
+    ensure_schema_current(engine)
+    engine.dispose()
+
+
+def test_the_procrastinate_schema_we_ship_is_the_installed_procrastinate_schema() -> None:
+    shipped = (MIGRATIONS_DIR / "procrastinate-3.10.0-schema.sql").read_text(encoding="utf-8")
+    installed = (resources.files(procrastinate) / "sql" / "schema.sql").read_text(encoding="utf-8")
+
+    assert shipped == installed, (
+        "procrastinate's schema changed: add a migration that applies its SQL migrations"
+    )

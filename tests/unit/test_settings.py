@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from planner_jobs.errors import ConfigurationError
+from planner_jobs.settings import DEFAULT_PUSH_ALLOWED_HOSTS, load_settings
+
+PRODUCTION_READY = {
+    "PLANNER_ENV": "production",
+    "PLANNER_JWT_SECRET": "a real secret that is long enough for hs256",
+    "PLANNER_SIGNING_SECRET": "another real secret, also long enough",
+    "PLANNER_VAPID_PRIVATE_KEY": "a key",
+    "PLANNER_VAPID_SUBJECT": "mailto:ops@example.com",
+}
+
+
+def test_defaults_match_the_contract(tmp_path: Path) -> None:
+    settings = load_settings()
+
+    assert settings.database_url is None
+    assert settings.data_dir == tmp_path / "var"
+    assert settings.embedded_database_dir == tmp_path / "var" / "pg"
+    assert settings.env == "development"
+    assert (settings.host, settings.port) == ("127.0.0.1", 8000)
+    assert settings.public_url == "http://127.0.0.1:8000"
+    assert settings.storage_location == (tmp_path / "var" / "exports").as_uri()
+    assert settings.export_url_ttl == 900
+    assert settings.export_retention_days == 7
+    assert settings.vapid_subject == "mailto:admin@localhost"
+    assert settings.push_allowed_hosts == DEFAULT_PUSH_ALLOWED_HOSTS
+    assert settings.push_ttl == 86400
+    assert settings.streak_threshold == 75
+    assert settings.reminder_grace == 900
+
+
+def test_values_come_from_planner_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLANNER_PORT", "9001")
+    monkeypatch.setenv("PLANNER_PUSH_ALLOWED_HOSTS", " push.example.com, 127.0.0.1:8443 ,")
+    monkeypatch.setenv("PLANNER_PUBLIC_URL", "https://jobs.example.com/")
+    monkeypatch.setenv("PLANNER_STORAGE_URL", "s3://bucket/exports")
+    monkeypatch.setenv("PLANNER_JWT_AUDIENCE", "")
+
+    settings = load_settings()
+
+    assert settings.port == 9001
+    assert settings.push_allowed_hosts == ("push.example.com", "127.0.0.1:8443")
+    assert settings.public_url == "https://jobs.example.com"
+    assert settings.storage_location == "s3://bucket/exports"
+    assert settings.jwt_audience is None
+
+
+def test_a_dotenv_file_supplies_values(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("PLANNER_STREAK_THRESHOLD=80\n")
+
+    assert load_settings().streak_threshold == 80
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PLANNER_PORT", "eighty"),
+        ("PLANNER_PORT", "70000"),
+        ("PLANNER_ENV", "staging"),
+        ("PLANNER_DATABASE_URL", "mysql://localhost/db"),
+        ("PLANNER_STORAGE_URL", "ftp://example.com"),
+        ("PLANNER_STREAK_THRESHOLD", "0"),
+        ("PLANNER_STREAK_THRESHOLD", "101"),
+        ("PLANNER_EXPORT_URL_TTL", "0"),
+        ("PLANNER_EXPORT_URL_TTL", "604801"),
+        ("PLANNER_VAPID_SUBJECT", "admin@example.com"),
+        ("PLANNER_PUBLIC_URL", "jobs.example.com"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+
+    with pytest.raises(ConfigurationError) as error:
+        load_settings()
+
+    message = str(error.value)
+    assert variable in message
+    assert "\n" not in message
+
+
+def test_production_starts_with_real_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    for variable, value in PRODUCTION_READY.items():
+        monkeypatch.setenv(variable, value)
+
+    assert load_settings().env == "production"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PLANNER_JWT_SECRET", None),
+        ("PLANNER_JWT_SECRET", ""),
+        ("PLANNER_SIGNING_SECRET", None),
+        ("PLANNER_SIGNING_SECRET", ""),
+        ("PLANNER_VAPID_PRIVATE_KEY", None),
+        ("PLANNER_VAPID_PRIVATE_KEY", ""),
+        ("PLANNER_VAPID_SUBJECT", None),
+    ],
+)
+def test_production_refuses_development_defaults_and_empty_secrets(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str | None
+) -> None:
+    for name, good in PRODUCTION_READY.items():
+        monkeypatch.setenv(name, good)
+    if value is None:
+        monkeypatch.delenv(variable)
+    else:
+        monkeypatch.setenv(variable, value)
+
+    with pytest.raises(ConfigurationError, match=variable):
+        load_settings()
+
+
+@pytest.mark.parametrize("variable", ["PLANNER_JWT_SECRET", "PLANNER_SIGNING_SECRET"])
+def test_production_refuses_short_secrets(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
+    for name, good in PRODUCTION_READY.items():
+        monkeypatch.setenv(name, good)
+    monkeypatch.setenv(variable, "x" * 31)
+
+    with pytest.raises(ConfigurationError, match=f"{variable} must be at least 32 bytes"):
+        load_settings()
+
+
+def test_development_accepts_its_defaults() -> None:
+    assert load_settings().jwt_secret.get_secret_value()
