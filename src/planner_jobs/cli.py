@@ -17,8 +17,9 @@ from planner_jobs import __version__
 from planner_jobs.db.migrate import ensure_schema_current, migrate
 from planner_jobs.errors import PlannerError
 from planner_jobs.jobs.app import QUEUES
+from planner_jobs.jobs.worker import WorkerPlan
 from planner_jobs.runtime import open_runtime
-from planner_jobs.service import WorkerPlan, bind_socket, serve
+from planner_jobs.service import bind_socket, serve
 from planner_jobs.settings import Settings, load_settings
 
 # What `planner-jobs run` starts: a worker per queue, so a long export never delays a reminder.

@@ -16,25 +16,18 @@ import os
 import signal
 import socket
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
 
 from planner_jobs.api.app import create_app
 from planner_jobs.errors import PlannerError
-from planner_jobs.jobs.worker import run_worker
+from planner_jobs.jobs.worker import WorkerPlan, run_worker
 from planner_jobs.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 EXIT_DEADLINE_SECONDS = 14.0
-
-
-@dataclass(frozen=True)
-class WorkerPlan:
-    queues: Sequence[str]
-    concurrency: int = 1
 
 
 class _ApiServer(uvicorn.Server):
@@ -112,13 +105,7 @@ def _start_parts(
         parts.append(asyncio.create_task(server.serve(sockets=[api_socket]), name="api"))
         log.info("HTTP API listening on %s", bound_address(api_socket))
     for plan in workers:
-        worker = run_worker(
-            runtime,
-            queues=plan.queues,
-            concurrency=plan.concurrency,
-            burst=burst,
-            install_signal_handlers=False,
-        )
+        worker = run_worker(runtime, plan, burst=burst, install_signal_handlers=False)
         parts.append(asyncio.create_task(worker, name="worker " + ",".join(plan.queues)))
     return server, parts
 

@@ -8,8 +8,9 @@ import sqlalchemy as sa
 from planner_jobs.db.models import User
 from planner_jobs.jobs.app import QUEUES
 from planner_jobs.jobs.defer import defer_in_transaction
+from planner_jobs.jobs.worker import WorkerPlan
 from planner_jobs.runtime import Runtime
-from planner_jobs.service import WorkerPlan, serve
+from planner_jobs.service import serve
 
 
 def job_rows(runtime: Runtime) -> list[tuple[str, str, str]]:

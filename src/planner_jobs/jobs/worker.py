@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import procrastinate
@@ -28,6 +29,15 @@ SELECT EXISTS (
        AND (scheduled_at IS NULL OR scheduled_at <= now())
 ) AS ready
 """
+
+
+@dataclass(frozen=True)
+class WorkerPlan:
+    """What one worker works on."""
+
+    queues: Sequence[str]
+    concurrency: int = 1
+    shutdown_grace: float = SHUTDOWN_GRACE_SECONDS
 
 
 def metrics_middleware(metrics: Metrics) -> WorkerMiddleware:
@@ -54,14 +64,12 @@ def metrics_middleware(metrics: Metrics) -> WorkerMiddleware:
     return middleware
 
 
-def worker_options(
-    runtime: Runtime, *, queues: Sequence[str], concurrency: int, name: str
-) -> dict[str, Any]:
+def worker_options(runtime: Runtime, plan: WorkerPlan) -> dict[str, Any]:
     return {
-        "queues": list(queues),
-        "concurrency": concurrency,
-        "name": name,
-        "shutdown_graceful_timeout": SHUTDOWN_GRACE_SECONDS,
+        "queues": list(plan.queues),
+        "concurrency": plan.concurrency,
+        "name": "worker:" + ",".join(plan.queues),
+        "shutdown_graceful_timeout": plan.shutdown_grace,
         "additional_context": {"runtime": runtime},
         "worker_middleware": [metrics_middleware(runtime.metrics)],
     }
@@ -69,9 +77,8 @@ def worker_options(
 
 async def run_worker(
     runtime: Runtime,
+    plan: WorkerPlan,
     *,
-    queues: Sequence[str],
-    concurrency: int = 1,
     burst: bool = False,
     install_signal_handlers: bool = True,
 ) -> None:
@@ -81,9 +88,7 @@ async def run_worker(
     process share its connection pool.
     """
     app = runtime.job_app
-    options = worker_options(
-        runtime, queues=queues, concurrency=concurrency, name="worker:" + ",".join(queues)
-    )
+    options = worker_options(runtime, plan)
     if not burst:
         await app.run_worker_async(
             **options, wait=True, install_signal_handlers=install_signal_handlers
@@ -95,6 +100,6 @@ async def run_worker(
         await app.run_worker_async(
             **options, wait=False, install_signal_handlers=install_signal_handlers
         )
-        row = await app.connector.execute_query_one_async(_READY_JOBS, queues=list(queues))
+        row = await app.connector.execute_query_one_async(_READY_JOBS, queues=list(plan.queues))
         if not row["ready"]:
             return
