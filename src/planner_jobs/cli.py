@@ -7,18 +7,23 @@ unreachable, port in use) is one line on stderr and a non-zero exit, never a tra
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import click
 
 from planner_jobs import __version__
+from planner_jobs.db import rollover as rollover_db
 from planner_jobs.db.migrate import ensure_schema_current, migrate
 from planner_jobs.errors import PlannerError
+from planner_jobs.jobs import rollover, tokens
 from planner_jobs.jobs.app import QUEUES
 from planner_jobs.jobs.worker import WorkerPlan
-from planner_jobs.runtime import open_runtime
+from planner_jobs.runtime import Runtime, open_runtime
 from planner_jobs.service import bind_socket, serve
 from planner_jobs.settings import Settings, load_settings
 
@@ -110,6 +115,88 @@ def worker(queues: Sequence[str], concurrency: int, burst: bool) -> None:
         ensure_schema_current(runtime.engine)
         plan = WorkerPlan(queues=tuple(queues) or QUEUES, concurrency=concurrency)
         asyncio.run(serve(runtime, workers=[plan], burst=burst))
+
+
+class Instant(click.ParamType[dt.datetime]):
+    """An ISO 8601 instant with its UTC offset (`2026-03-08T00:30:00+01:00`, `...Z`)."""
+
+    name = "ISO8601"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> dt.datetime:
+        if isinstance(value, dt.datetime):
+            return value
+        try:
+            instant = dt.datetime.fromisoformat(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not an ISO 8601 date and time", param, ctx)
+        if instant.tzinfo is None:
+            self.fail(f"{value!r} has no UTC offset (add Z or +hh:mm)", param, ctx)
+        return instant.astimezone(dt.UTC)
+
+
+NOW = click.option(
+    "--now",
+    type=Instant(),
+    default=None,
+    help="Act as if it were this instant (ISO 8601 with offset); default: the clock.",
+)
+
+
+def _now(value: dt.datetime | None) -> dt.datetime:
+    return value if value is not None else dt.datetime.now(dt.UTC)
+
+
+@cli.group()
+def cron() -> None:
+    """Run one of the periodic tasks once, now (workers run them on their schedule)."""
+
+
+@cron.command(name="rollover")
+@NOW
+def cron_rollover(now: dt.datetime | None) -> None:
+    """Close every user-day due at NOW (idempotent) and print a one-line summary."""
+    settings = _settings()
+    with open_runtime(settings, periodic=False) as runtime:
+        ensure_schema_current(runtime.engine)
+        at = _now(now)
+        with _progress(runtime, at) as advance:
+            summary = rollover.sweep(
+                runtime.engine,
+                now=at,
+                default_threshold=settings.streak_threshold,
+                metrics=runtime.metrics,
+                on_batch=advance,
+            )
+    click.echo(summary.line())
+
+
+@cron.command(name="cleanup-tokens")
+@NOW
+def cron_cleanup_tokens(now: dt.datetime | None) -> None:
+    """Clear password-reset tokens that expired before NOW."""
+    with open_runtime(_settings(), periodic=False) as runtime:
+        ensure_schema_current(runtime.engine)
+        click.echo(tokens.cleanup_tokens(runtime.engine, now=_now(now)).line())
+
+
+PROGRESS_BAR_FROM_USERS = 20_000
+
+
+@contextlib.contextmanager
+def _progress(runtime: Runtime, now: dt.datetime) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on a terminal when the sweep is large (a backfill after an outage)."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    with runtime.engine.connect() as connection:
+        users = rollover_db.count_users_with_work(connection, now=now)
+    if users < PROGRESS_BAR_FROM_USERS:
+        yield None
+        return
+    with click.progressbar(length=users, label="rolling over", file=sys.stderr) as bar:
+        yield bar.update
 
 
 def main(argv: Sequence[str] | None = None) -> None:

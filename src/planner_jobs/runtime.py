@@ -7,6 +7,7 @@ context, HTTP handlers through FastAPI's dependencies. Nothing here runs at impo
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from sqlalchemy.engine import Engine
 
 from planner_jobs.db.embedded import start_embedded_postgres
 from planner_jobs.db.engine import check_connection, create_engine, libpq_url
+from planner_jobs.jobs import rollover
 from planner_jobs.jobs.app import build_job_app
 from planner_jobs.metrics import Metrics
 from planner_jobs.settings import Settings
@@ -50,7 +52,17 @@ def open_runtime(
             database_url=url,
             engine=engine,
             job_app=build_job_app(libpq_url(url), periodic=periodic),
-            metrics=Metrics(),
+            metrics=_metrics(engine),
         )
     finally:
         engine.dispose()
+
+
+def _metrics(engine: Engine) -> Metrics:
+    metrics = Metrics()
+    metrics.gauge(
+        "planner_jobs_rollover_lag_seconds",
+        "Age of the oldest user-day that is due and not closed yet.",
+        lambda: rollover.lag_seconds(engine, now=dt.datetime.now(dt.UTC)),
+    )
+    return metrics

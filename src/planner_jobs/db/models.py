@@ -69,6 +69,22 @@ class User(Base):
     __table_args__ = (
         CheckConstraint("streak_threshold BETWEEN 1 AND 100", name="streak_threshold_percent"),
         CheckConstraint(_in("carry_over", CARRY_OVER_MODES), name="carry_over_mode"),
+        # The rollover tick finds its work through these two: users whose next day is due...
+        Index("ix_users_rollover_due_at", "rollover_due_at"),
+        # ...and users it has not planned yet (new rows, or a changed time zone).
+        Index(
+            "ix_users_rollover_unplanned",
+            "id",
+            postgresql_where=text(
+                "rollover_due_at IS NULL OR rollover_zone IS DISTINCT FROM timezone"
+            ),
+        ),
+        # Token cleanup reads only the users holding a token with an expiry.
+        Index(
+            "ix_users_password_reset_expires",
+            "password_reset_expires",
+            postgresql_where=text("password_reset_expires IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -79,6 +95,12 @@ class User(Base):
     password_reset_expires: Mapped[dt.datetime | None]
     streak_threshold: Mapped[int | None] = mapped_column(SmallInteger)
     carry_over: Mapped[str] = mapped_column(server_default=text("'next_day'"))
+    # Rollover bookkeeping, all nullable: NULL means "not planned yet", which the tick fixes.
+    rollover_next_date: Mapped[dt.date | None]  # the first local date not yet closed
+    rollover_due_at: Mapped[dt.datetime | None]  # when that date becomes due (its next midnight)
+    rollover_zone: Mapped[str | None]  # the `timezone` value `rollover_due_at` was computed in
+    rollover_retry_at: Mapped[dt.datetime | None]  # after a failure: not before this instant
+    rollover_error: Mapped[str | None]  # why the last attempt failed, for operators
 
 
 class TodaysPlan(Base):

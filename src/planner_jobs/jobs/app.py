@@ -2,25 +2,21 @@
 
 Tasks are plain functions in the modules of this package, registered here by name so that a reader
 sees every job the system runs in one list. Each receives the procrastinate `JobContext`; the
-`Runtime` (engine, settings, adapters) travels in its `additional_context`.
+`Runtime` (engine, settings, adapters) travels in its `additional_context` (`jobs.context`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import procrastinate
 from procrastinate.retry import RetryValue
 
 from planner_jobs.db.engine import connect_kwargs
-from planner_jobs.errors import PlannerError
-from planner_jobs.jobs import maintenance
+from planner_jobs.jobs import maintenance, rollover, tokens
 from planner_jobs.jobs.schedule import SCHEDULE
-
-if TYPE_CHECKING:
-    from planner_jobs.runtime import Runtime
 
 Queue = Literal["exports", "notifications", "maintenance"]
 QUEUES: tuple[Queue, ...] = ("exports", "notifications", "maintenance")
@@ -37,6 +33,18 @@ class TaskSpec:
 
 
 TASKS: tuple[TaskSpec, ...] = (
+    TaskSpec(
+        name="rollover.sweep",
+        func=rollover.rollover_sweep,
+        queue="maintenance",
+        queueing_lock="rollover.sweep",
+    ),
+    TaskSpec(
+        name="tokens.cleanup",
+        func=tokens.cleanup_tokens_task,
+        queue="maintenance",
+        queueing_lock="tokens.cleanup",
+    ),
     TaskSpec(
         name="maintenance.retry_stalled_jobs",
         func=maintenance.retry_stalled_jobs,
@@ -81,11 +89,3 @@ def build_job_app(conninfo: str, *, periodic: bool = True) -> procrastinate.App:
                 configure_kwargs={},
             )
     return app
-
-
-def runtime_of(context: procrastinate.JobContext) -> Runtime:
-    """The `Runtime` the worker was started with."""
-    runtime = context.additional_context.get("runtime")
-    if runtime is None:
-        raise PlannerError("this worker was started without a runtime in its job context")
-    return runtime  # type: ignore[no-any-return]

@@ -18,6 +18,8 @@ class Periodic:
 
 
 SCHEDULE: tuple[Periodic, ...] = (
+    Periodic("rollover.sweep", "* * * * *"),
+    Periodic("tokens.cleanup", "0 * * * *"),
     Periodic("maintenance.retry_stalled_jobs", "* * * * *"),
     Periodic("maintenance.prune_finished_jobs", "23 4 * * *"),
 )

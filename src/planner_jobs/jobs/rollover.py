@@ -1,0 +1,245 @@
+"""The daily rollover sweep: close every user-day that is due, in batches, and the periodic task.
+
+A sweep claims users with work (`SKIP LOCKED`, so concurrent sweeps share it), decides in pure
+code which of their dates are due and how each scores, and closes all of a batch's user-days with
+a handful of set-based statements per day-step. A batch is one transaction: a user's history row,
+streak, routine reset, carried tasks and calendar position commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import procrastinate
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from planner_jobs.db import rollover as db
+from planner_jobs.domain.days import DaysToClose, day_bounds, days_to_close, require_aware
+from planner_jobs.domain.streaks import Streak, effective_threshold, meets_goal, score
+from planner_jobs.jobs.context import runtime_of
+from planner_jobs.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 2000  # users per transaction
+MAX_DAYS_PER_CLAIM = 31  # a long backfill goes a month at a time, releasing its locks between
+RETRY_AFTER_FAILURE = dt.timedelta(minutes=10)
+
+# Data-driven failures of one user's rows; a lost connection (OperationalError) stops the sweep.
+_ROW_ERRORS = (
+    sa.exc.IntegrityError,
+    sa.exc.DataError,
+    sa.exc.ProgrammingError,
+    ValueError,
+    OverflowError,
+    ArithmeticError,
+)
+
+
+@dataclass
+class SweepSummary:
+    user_days: int = 0
+    users: int = 0
+    unknown_zones: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        text = f"closed {self.user_days} user-days for {self.users} users in {self.seconds:.2f} s"
+        notes = []
+        if self.unknown_zones:
+            notes.append(f"{self.unknown_zones} with an unknown time zone, rolled over in UTC")
+        if self.failed:
+            notes.append(f"{self.failed} failed and will be retried (see the log)")
+        return text + (f" ({'; '.join(notes)})" if notes else "")
+
+    def add(self, other: SweepSummary) -> None:
+        for field in ("user_days", "users", "unknown_zones", "failed"):
+            setattr(self, field, getattr(self, field) + getattr(other, field))
+
+
+def sweep(
+    engine: Engine,
+    *,
+    now: dt.datetime,
+    default_threshold: int,
+    batch_size: int = BATCH_SIZE,
+    metrics: Metrics | None = None,
+    on_batch: Callable[[int], None] | None = None,
+) -> SweepSummary:
+    """Close every user-day due at `now`; safe to run late, twice, or in several processes.
+
+    `on_batch(n)` is called after each committed batch with the number of users it caught up.
+    """
+    require_aware(now)
+    started = time.perf_counter()
+    summary = SweepSummary()
+    while True:
+        with engine.begin() as connection:
+            users = db.claim_users(connection, now=now, limit=batch_size)
+            if not users:
+                break
+            batch = _close_batch_or_each(connection, users, now=now, threshold=default_threshold)
+        summary.add(batch)
+        if on_batch is not None:
+            on_batch(len(users))
+    summary.seconds = time.perf_counter() - started
+    if metrics is not None:
+        metrics.rollover_user_days.inc(summary.user_days)
+        metrics.rollover_failures.inc(summary.failed)
+        metrics.rollover_unknown_zones.inc(summary.unknown_zones)
+        metrics.rollover_seconds.observe(summary.seconds)
+    return summary
+
+
+def _close_batch_or_each(
+    connection: sa.Connection, users: Sequence[db.ClaimedUser], *, now: dt.datetime, threshold: int
+) -> SweepSummary:
+    """Close the batch in one go; if a row breaks it, close its users one by one instead."""
+    try:
+        with connection.begin_nested():
+            return close_batch(connection, users, now=now, default_threshold=threshold)
+    except _ROW_ERRORS as exc:
+        log.warning(
+            "a rollover batch of %d users failed (%s): closing them one by one",
+            len(users),
+            type(exc).__name__,
+        )
+    summary = SweepSummary()
+    for user in users:
+        try:
+            with connection.begin_nested():
+                summary.add(close_batch(connection, [user], now=now, default_threshold=threshold))
+        except _ROW_ERRORS as exc:
+            log.error(
+                "rollover of user %s failed, retrying after %s: %s",
+                user.id,
+                RETRY_AFTER_FAILURE,
+                exc,
+            )
+            db.mark_failed(connection, user.id, error=str(exc), retry_at=now + RETRY_AFTER_FAILURE)
+            summary.failed += 1
+    return summary
+
+
+def close_batch(
+    connection: sa.Connection,
+    users: Sequence[db.ClaimedUser],
+    *,
+    now: dt.datetime,
+    default_threshold: int,
+    max_days: int = MAX_DAYS_PER_CLAIM,
+) -> SweepSummary:
+    """Close the due days of `users` (locked by the caller), oldest first, one day-step at a time.
+
+    Each step closes at most one date per user, so a later date sees what closing the earlier one
+    did (carried tasks, reset routines), exactly as if every day had been closed on time.
+    """
+    plans: dict[uuid.UUID, DaysToClose] = {
+        user.id: days_to_close(
+            timezone=user.timezone,
+            created_at=user.created_at,
+            next_date=user.next_date,
+            now=now,
+            limit=max_days,
+        )
+        for user in users
+    }
+    closing_users = [user for user in users if plans[user.id].days]
+    streaks = db.read_streaks(connection, [user.id for user in closing_users])
+    summary = SweepSummary(users=len(closing_users))
+    for step in range(max((len(plans[u.id].days) for u in closing_users), default=0)):
+        stepping = [user for user in closing_users if len(plans[user.id].days) > step]
+        summary.user_days += _close_step(
+            connection, stepping, plans, streaks, step=step, default_threshold=default_threshold
+        )
+    db.save_streaks(
+        connection, {user.id: streaks[user.id] for user in closing_users if user.id in streaks}
+    )
+    db.save_progress(
+        connection,
+        [
+            db.Progress(
+                user_id=user.id,
+                next_date=plans[user.id].next_date,
+                due_at=plans[user.id].next_due_at,
+                zone=user.timezone,
+            )
+            for user in users
+        ],
+    )
+    for user in closing_users:
+        if not plans[user.id].zone.valid:
+            summary.unknown_zones += 1
+            log.warning(
+                "user %s has an unknown time zone %r: rolled over in UTC", user.id, user.timezone
+            )
+    return summary
+
+
+def _close_step(
+    connection: sa.Connection,
+    users: Sequence[db.ClaimedUser],
+    plans: dict[uuid.UUID, DaysToClose],
+    streaks: dict[uuid.UUID, Streak],
+    *,
+    step: int,
+    default_threshold: int,
+) -> int:
+    closings = []
+    for user in users:
+        plan = plans[user.id]
+        day = plan.days[step]
+        start, end = day_bounds(day, plan.zone)
+        closings.append(
+            db.Closing(user_id=user.id, day=day, start=start, end=end, carry_over=user.carry_over)
+        )
+    counts = db.count_days(connection, closings)
+    records = []
+    for user, closing in zip(users, closings, strict=True):
+        completed, total = counts.get(user.id, (0, 0))
+        records.append(
+            db.DayRecord(
+                user_id=user.id,
+                day=closing.day,
+                completed=completed,
+                total=total,
+                score=score(completed, total),
+                threshold=effective_threshold(user.streak_threshold, default_threshold),
+            )
+        )
+    recorded = db.record_days(connection, records)
+    for record in records:
+        if record.user_id in recorded:
+            met = meets_goal(record.completed, record.total, record.threshold)
+            streaks[record.user_id] = streaks.get(record.user_id, Streak()).after(
+                record.day, met=met
+            )
+    db.reset_routines(connection, closings)
+    db.carry_over(connection, closings)
+    return len(recorded)
+
+
+def rollover_sweep(context: procrastinate.JobContext, timestamp: int) -> str:
+    """Periodic task: close what is due now (every minute, so a day closes about a minute after
+    its user's midnight; a missed tick is caught up by the next one)."""
+    runtime = runtime_of(context)
+    return sweep(
+        runtime.engine,
+        now=dt.datetime.now(dt.UTC),
+        default_threshold=runtime.settings.streak_threshold,
+        metrics=runtime.metrics,
+    ).line()
+
+
+def lag_seconds(engine: Engine, *, now: dt.datetime) -> float:
+    """Age of the oldest user-day that is due and not closed yet (0 when none is)."""
+    with engine.connect() as connection:
+        oldest = db.oldest_open_due_at(connection)
+    return max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
