@@ -9,7 +9,8 @@ from planner_jobs.db.models import User
 from planner_jobs.jobs.app import QUEUES
 from planner_jobs.jobs.defer import defer_in_transaction
 from planner_jobs.jobs.worker import WorkerPlan
-from planner_jobs.runtime import Runtime
+from planner_jobs.runtime import Runtime, open_runtime
+from planner_jobs.settings import Settings
 from planner_jobs.service import serve
 
 
@@ -80,13 +81,21 @@ def test_a_queueing_lock_conflict_leaves_the_transaction_usable(runtime: Runtime
         assert connection.scalar(sa.select(sa.func.count()).select_from(User)) == 1
 
 
-def test_a_burst_worker_runs_the_ready_jobs_and_returns(runtime: Runtime) -> None:
+def test_a_burst_worker_runs_the_ready_jobs_and_returns(settings: Settings) -> None:
+    with open_runtime(settings, periodic=False) as runtime:
+        burst_through_two_jobs(runtime)
+
+
+def burst_through_two_jobs(runtime: Runtime) -> None:
     with runtime.engine.begin() as connection:
         for task in ("maintenance.retry_stalled_jobs", "maintenance.prune_finished_jobs"):
             defer_in_transaction(connection, runtime.job_app, task, timestamp=1)
 
     asyncio.run(serve(runtime, workers=[WorkerPlan(queues=QUEUES, concurrency=2)], burst=True))
 
-    assert [status for *_, status in job_rows(runtime)] == ["succeeded", "succeeded"]
+    assert [(task, status) for task, _, status in job_rows(runtime)] == [
+        ("maintenance.retry_stalled_jobs", "succeeded"),
+        ("maintenance.prune_finished_jobs", "succeeded"),
+    ]
     runs = runtime.metrics.jobs.labels(task="maintenance.retry_stalled_jobs", outcome="succeeded")
     assert runs._value.get() == 1
