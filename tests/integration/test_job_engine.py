@@ -10,8 +10,8 @@ from planner_jobs.jobs.app import QUEUES
 from planner_jobs.jobs.defer import defer_in_transaction
 from planner_jobs.jobs.worker import WorkerPlan
 from planner_jobs.runtime import Runtime, open_runtime
-from planner_jobs.settings import Settings
 from planner_jobs.service import serve
+from planner_jobs.settings import Settings
 
 
 def job_rows(runtime: Runtime) -> list[tuple[str, str, str]]:
