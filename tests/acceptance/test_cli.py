@@ -3,6 +3,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
+
+from planner_jobs.db.engine import create_engine
 
 from tests.acceptance.conftest import (
     Cli,
@@ -12,7 +15,16 @@ from tests.acceptance.conftest import (
     wait_for_http,
 )
 
-COMMANDS = [[], ["run"], ["migrate"], ["api"], ["worker"]]
+COMMANDS = [
+    [],
+    ["run"],
+    ["migrate"],
+    ["api"],
+    ["worker"],
+    ["cron"],
+    ["cron", "rollover"],
+    ["cron", "cleanup-tokens"],
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "top")
@@ -100,3 +112,36 @@ def test_workers_refuse_an_unmigrated_database(empty_database_url: str, tmp_path
     cli = Cli(base_environment(tmp_path, PLANNER_DATABASE_URL=empty_database_url))
 
     assert_one_line_error(cli("worker", "--burst"), "planner-jobs migrate")
+
+
+def test_cron_rollover_closes_due_days_and_says_how_many(cli: Cli, database_url: str) -> None:
+    engine = create_engine(database_url)
+    with engine.begin() as c:
+        c.execute(
+            sa.text(
+                "INSERT INTO users (email, timezone, created_at) VALUES"
+                " ('a@example.com', 'Asia/Kathmandu', '2026-03-05T08:00Z'),"
+                " ('b@example.com', 'Nowhere/Special', '2026-03-07T08:00Z')"
+            )
+        )
+    engine.dispose()
+
+    result = cli("cron", "rollover", "--now", "2026-03-08T06:00:00Z")
+    again = cli("cron", "rollover", "--now", "2026-03-08T06:00:00+00:00")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("closed 4 user-days for 2 users in ")
+    assert "1 with an unknown time zone" in result.stdout
+    assert again.stdout.startswith("closed 0 user-days for 0 users in ")
+
+
+def test_cron_cleanup_tokens_says_how_many(cli: Cli) -> None:
+    result = cli("cron", "cleanup-tokens", "--now", "2026-03-08T06:00:00Z")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("cleared 0 expired password-reset tokens in ")
+
+
+def test_cron_refuses_an_instant_without_offset(cli: Cli) -> None:
+    assert_one_line_error(cli("cron", "rollover", "--now", "2026-03-08T06:00"), "UTC offset")
+    assert_one_line_error(cli("cron", "rollover", "--now", "yesterday"), "ISO 8601")
