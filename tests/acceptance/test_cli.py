@@ -6,7 +6,6 @@ import pytest
 import sqlalchemy as sa
 
 from planner_jobs.db.engine import create_engine
-
 from tests.acceptance.conftest import (
     Cli,
     assert_one_line_error,
