@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import psycopg
 import sqlalchemy as sa
+from psycopg.adapt import PyFormat
+from psycopg.types.array import BaseListDumper, ListBinaryDumper, ListDumper
 from sqlalchemy.engine import URL, Engine, make_url
 
 from planner_jobs.errors import DatabaseUnavailable
@@ -32,13 +37,37 @@ def connect_kwargs(application_name: str = "planner-jobs") -> dict[str, object]:
 def create_engine(
     url: str, *, pool_size: int = 5, application_name: str = "planner-jobs"
 ) -> Engine:
-    return sa.create_engine(
+    engine = sa.create_engine(
         sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
         connect_args=connect_kwargs(application_name),
     )
+    sa.event.listen(engine, "connect", _send_lists_in_binary)
+    return engine
+
+
+def _send_lists_in_binary(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.adapters.register_dumper(list, _BinaryWherePossibleListDumper)
+
+
+class _BinaryWherePossibleListDumper(ListBinaryDumper):
+    """Send a list as a binary array when its elements have a binary form, else as text.
+
+    The set-based statements pass thousands of values as arrays; psycopg's default text format
+    escapes every element with a regex (measured: a third of the rollover's time). Lists of
+    composite values (procrastinate's `procrastinate_job_to_defer_v1[]`) only dump as text.
+    """
+
+    def upgrade(self, obj: list[Any], format: PyFormat) -> BaseListDumper:
+        item = next((value for value in obj if value is not None), None)
+        if item is not None:
+            try:
+                self._tx.get_dumper(item, PyFormat.BINARY)
+            except psycopg.ProgrammingError:
+                return ListDumper(self.cls, self._tx).upgrade(obj, format)
+        return super().upgrade(obj, format)
 
 
 def check_connection(engine: Engine) -> None:

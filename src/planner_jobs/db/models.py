@@ -127,15 +127,17 @@ class Goal(Base):
 
 class Task(Base):
     __tablename__ = "tasks"
+    __table_args__ = (
+        Index("ix_tasks_goal_id", "goal_id", postgresql_where=text("goal_id IS NOT NULL")),
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     user_id: Mapped[uuid.UUID] = user_fk()
     plan_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("todays_plans.id", ondelete="SET NULL"), index=True
     )
-    goal_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("goals.id", ondelete="SET NULL"), index=True
-    )
+    # Partial: most tasks have no goal, and the nightly carry-over then skips this index.
+    goal_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("goals.id", ondelete="SET NULL"))
     title: Mapped[str]
     notes: Mapped[str | None]
     completed: Mapped[bool] = mapped_column(server_default=text("false"))
@@ -156,6 +158,9 @@ class DailyRoutine(Base):
 
 class RoutineTask(Base):
     __tablename__ = "routine_tasks"
+    # Every routine task is unchecked every night: free space on each page lets PostgreSQL
+    # update it in place (a HOT update, no index entries written).
+    __table_args__ = {"postgresql_with": {"fillfactor": 80}}  # noqa: RUF012
 
     id: Mapped[uuid.UUID] = uuid_pk()
     routine_id: Mapped[uuid.UUID] = mapped_column(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -86,15 +86,23 @@ def _rows(name: str, **columns: tuple[TypeEngine[Any], Sequence[Any]]) -> sa.Tab
     )
 
 
-def _closing_rows(closings: Sequence[Closing]) -> sa.TableValuedAlias:
+def _closing_rows(closings: Sequence[Closing], *columns: str) -> sa.TableValuedAlias:
+    """The closing user-days as a table (only the `columns` a statement needs)."""
+    one_day = dt.timedelta(days=1)
+    available: dict[str, tuple[TypeEngine[Any], Callable[[Closing], Any]]] = {
+        "user_id": (sa.Uuid(), lambda c: c.user_id),
+        "day": (sa.Date(), lambda c: c.day),
+        "next_day": (sa.Date(), lambda c: c.day + one_day),
+        "day_start": (sa.DateTime(timezone=True), lambda c: c.start),
+        "day_end": (sa.DateTime(timezone=True), lambda c: c.end),
+        "carry_over": (sa.Text(), lambda c: c.carry_over.value),
+    }
     return _rows(
         "closing",
-        user_id=(sa.Uuid(), [c.user_id for c in closings]),
-        day=(sa.Date(), [c.day for c in closings]),
-        next_day=(sa.Date(), [c.day + dt.timedelta(days=1) for c in closings]),
-        day_start=(sa.DateTime(timezone=True), [c.start for c in closings]),
-        day_end=(sa.DateTime(timezone=True), [c.end for c in closings]),
-        carry_over=(sa.Text(), [c.carry_over.value for c in closings]),
+        **{
+            name: (available[name][0], [available[name][1](c) for c in closings])
+            for name in columns
+        },
     )
 
 
@@ -116,6 +124,19 @@ def routine_task_done(
     )
 
 
+def prefer_index_lookups(connection: sa.Connection) -> None:
+    """For the rest of this transaction, join through indexes only.
+
+    Every statement of a batch joins a few thousand claimed rows (an exact array) to a big
+    table by an indexed key. Costing one statement at a time, PostgreSQL prefers hashing the
+    whole big table (measured: a 500,000-row scan per batch to update 10,000 tasks), which makes
+    a sweep cost users x batches. Without hash and merge joins the only plan left is an index
+    lookup per claimed row, so a batch costs in proportion to its size, whatever the table size.
+    """
+    connection.execute(sa.text("SET LOCAL enable_hashjoin = off"))
+    connection.execute(sa.text("SET LOCAL enable_mergejoin = off"))
+
+
 def claim_users(connection: sa.Connection, *, now: dt.datetime, limit: int) -> list[ClaimedUser]:
     """Lock up to `limit` users with rollover work (a due day, or not planned yet).
 
@@ -135,6 +156,9 @@ def claim_user(connection: sa.Connection, user_id: uuid.UUID) -> ClaimedUser | N
     """Lock one user, or None when another sweep holds it."""
     claimed = _claim(connection, User.id == user_id, limit=1)
     return claimed[0] if claimed else None
+
+
+_CARRY_OVER = {mode.value: mode for mode in CarryOver}
 
 
 def _claim(
@@ -159,23 +183,55 @@ def _claim(
             timezone=row.timezone,
             created_at=row.created_at,
             streak_threshold=row.streak_threshold,
-            carry_over=CarryOver(row.carry_over),
+            carry_over=_CARRY_OVER[row.carry_over],
             next_date=row.rollover_next_date,
         )
         for row in connection.execute(query)
     ]
 
 
-def count_days(
+@dataclass(frozen=True)
+class DayContents:
+    """What a closing user-day holds."""
+
+    completed: int = 0
+    total: int = 0
+    unfinished: int = 0  # tasks of the day's plan that were not done: carried over
+
+
+def read_and_prepare(
     connection: sa.Connection, closings: Sequence[Closing]
-) -> dict[uuid.UUID, tuple[int, int]]:
-    """(completed, total) of each closing user-day: its plan's tasks and the user's routines."""
-    closing = _closing_rows(closings)
-    plan = (
+) -> dict[uuid.UUID, DayContents]:
+    """Count each closing user-day, and do the part of closing it that needs no score.
+
+    One statement walks each day's plan and the user's routines once: it counts their tasks
+    (the counts come back), unchecks the routine tasks that counted as done, and creates the
+    next day's plan for users who carry unfinished tasks there (`move_unfinished` then moves
+    them). Everything commits with the rest of the batch or not at all.
+    """
+    rows = _closing_rows(
+        closings, "user_id", "day", "next_day", "day_start", "day_end", "carry_over"
+    )
+    closing = sa.select(rows).cte("closing_days")
+    routine_rows = (
         sa.select(
             closing.c.user_id,
-            sa.func.count().label("total"),
-            sa.func.count().filter(plan_task_done(closing.c.day_end)).label("done"),
+            closing.c.day_start,
+            closing.c.day_end,
+            RoutineTask.id.label("task_id"),
+            routine_task_done(closing.c.day_start, closing.c.day_end).label("done"),
+        )
+        .select_from(closing)
+        .join(DailyRoutine, DailyRoutine.user_id == closing.c.user_id)
+        .join(RoutineTask, RoutineTask.routine_id == DailyRoutine.id)
+        .cte("routine_rows")
+    )
+    plan_rows = (
+        sa.select(
+            closing.c.user_id,
+            closing.c.next_day,
+            closing.c.carry_over,
+            plan_task_done(closing.c.day_end).label("done"),
         )
         .select_from(closing)
         .join(
@@ -183,26 +239,56 @@ def count_days(
             sa.and_(TodaysPlan.user_id == closing.c.user_id, TodaysPlan.plan_date == closing.c.day),
         )
         .join(Task, Task.plan_id == TodaysPlan.id)
-        .group_by(closing.c.user_id)
+        .cte("plan_rows")
     )
-    routine = (
-        sa.select(
-            closing.c.user_id,
-            sa.func.count().label("total"),
-            sa.func.count()
-            .filter(routine_task_done(closing.c.day_start, closing.c.day_end))
-            .label("done"),
+    # The predicate is evaluated again on each row under its lock: a routine task the user
+    # completed again after midnight, while the sweep ran, keeps its new state.
+    reset = (
+        sa.update(RoutineTask)
+        .where(
+            RoutineTask.id == routine_rows.c.task_id,
+            routine_rows.c.done,
+            routine_task_done(routine_rows.c.day_start, routine_rows.c.day_end),
         )
-        .select_from(closing)
-        .join(DailyRoutine, DailyRoutine.user_id == closing.c.user_id)
-        .join(RoutineTask, RoutineTask.routine_id == DailyRoutine.id)
-        .group_by(closing.c.user_id)
+        .values(completed=False, completed_at=None)
+        .returning(RoutineTask.id)
+        .cte("reset")
     )
-    counts: dict[uuid.UUID, tuple[int, int]] = {}
-    for row in connection.execute(sa.union_all(plan, routine)):
-        done, total = counts.get(row.user_id, (0, 0))
-        counts[row.user_id] = (done + row.done, total + row.total)
-    return counts
+    next_plans = (
+        insert(TodaysPlan)
+        .from_select(
+            ["user_id", "plan_date"],
+            sa.select(plan_rows.c.user_id, plan_rows.c.next_day)
+            .where(sa.not_(plan_rows.c.done), plan_rows.c.carry_over == CarryOver.NEXT_DAY.value)
+            .distinct(),
+        )
+        .on_conflict_do_nothing(index_elements=["user_id", "plan_date"])
+        .returning(TodaysPlan.id)
+        .cte("next_plans")
+    )
+    counts = sa.union_all(
+        sa.select(
+            sa.literal(True).label("plan"),
+            plan_rows.c.user_id,
+            sa.func.count().label("total"),
+            sa.func.count().filter(plan_rows.c.done).label("done"),
+        ).group_by(plan_rows.c.user_id),
+        sa.select(
+            sa.literal(False),
+            routine_rows.c.user_id,
+            sa.func.count(),
+            sa.func.count().filter(routine_rows.c.done),
+        ).group_by(routine_rows.c.user_id),
+    ).add_cte(reset, next_plans)
+    contents: dict[uuid.UUID, DayContents] = {}
+    for plan, user_id, total, done in connection.execute(counts).all():
+        held = contents.get(user_id, DayContents())
+        contents[user_id] = DayContents(
+            completed=held.completed + done,
+            total=held.total + total,
+            unfinished=held.unfinished + (total - done if plan else 0),
+        )
+    return contents
 
 
 def record_days(connection: sa.Connection, records: Sequence[DayRecord]) -> set[uuid.UUID]:
@@ -232,65 +318,39 @@ def record_days(connection: sa.Connection, records: Sequence[DayRecord]) -> set[
     return set(connection.scalars(statement))
 
 
-def reset_routines(connection: sa.Connection, closings: Sequence[Closing]) -> None:
-    """Uncheck the routine tasks that counted as done on the closing day."""
-    closing = _closing_rows(closings)
-    connection.execute(
-        sa.update(RoutineTask)
-        .where(
-            RoutineTask.routine_id == DailyRoutine.id,
-            DailyRoutine.user_id == closing.c.user_id,
-            routine_task_done(closing.c.day_start, closing.c.day_end),
-        )
-        .values(completed=False, completed_at=None)
-    )
-
-
-def carry_over(connection: sa.Connection, closings: Sequence[Closing]) -> None:
-    """Move the unfinished tasks of each closing day's plan to the next day's plan or the inbox."""
+def move_unfinished(connection: sa.Connection, closings: Sequence[Closing]) -> None:
+    """Move the unfinished tasks of each closing day's plan to the next day's plan (made by
+    `read_and_prepare`) or to the inbox. `closings` are the user-days that have some to move."""
     moving = [c for c in closings if c.carry_over is not CarryOver.NONE]
     if not moving:
         return
-    closing = _closing_rows(moving)
-    unfinished = (
-        sa.select(
-            Task.id.label("task_id"), closing.c.user_id, closing.c.next_day, closing.c.carry_over
-        )
+    closing = _closing_rows(moving, "user_id", "day", "next_day", "day_end", "carry_over")
+    next_plan = sa.orm.aliased(TodaysPlan)
+    destination = (
+        sa.select(Task.id.label("task_id"), next_plan.id.label("plan_id"))
         .select_from(closing)
         .join(
             TodaysPlan,
             sa.and_(TodaysPlan.user_id == closing.c.user_id, TodaysPlan.plan_date == closing.c.day),
         )
         .join(Task, Task.plan_id == TodaysPlan.id)
-        .where(sa.not_(plan_task_done(closing.c.day_end)))
-        .cte("unfinished")
-    )
-    connection.execute(
-        insert(TodaysPlan)
-        .from_select(
-            ["user_id", "plan_date"],
-            sa.select(unfinished.c.user_id, unfinished.c.next_day)
-            .where(unfinished.c.carry_over == CarryOver.NEXT_DAY.value)
-            .distinct(),
-        )
-        .on_conflict_do_nothing(index_elements=["user_id", "plan_date"])
-    )
-    next_plan = sa.orm.aliased(TodaysPlan)
-    destination = (
-        sa.select(unfinished.c.task_id, next_plan.id.label("plan_id"))
         .outerjoin(
             next_plan,
             sa.and_(
-                unfinished.c.carry_over == CarryOver.NEXT_DAY.value,
-                next_plan.user_id == unfinished.c.user_id,
-                next_plan.plan_date == unfinished.c.next_day,
+                closing.c.carry_over == CarryOver.NEXT_DAY.value,
+                next_plan.user_id == closing.c.user_id,
+                next_plan.plan_date == closing.c.next_day,
             ),
         )
-        .subquery()
+        .where(sa.not_(plan_task_done(closing.c.day_end)))
+        .subquery("destination")
     )
+    # The update re-checks "unfinished" under the row lock: a task completed before midnight
+    # while the sweep ran stays where it is.
+    target = sa.orm.aliased(Task)
     connection.execute(
-        sa.update(Task)
-        .where(Task.id == destination.c.task_id)
+        sa.update(target)
+        .where(target.id == destination.c.task_id)
         .values(plan_id=destination.c.plan_id)
     )
 
@@ -298,12 +358,12 @@ def carry_over(connection: sa.Connection, closings: Sequence[Closing]) -> None:
 def read_streaks(
     connection: sa.Connection, user_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, StreakValue]:
-    ids = list(user_ids)
+    ids = sa.bindparam("user_ids", list(user_ids), type_=ARRAY(sa.Uuid()))
     rows = connection.execute(
         sa.select(Streak.user_id, Streak.current, Streak.longest, Streak.last_activity_date).where(
-            Streak.user_id.in_(ids)
+            Streak.user_id == sa.any_(ids)
         )
-    )
+    ).all()
     return {
         row.user_id: StreakValue(
             current=row.current, longest=row.longest, last_activity_date=row.last_activity_date

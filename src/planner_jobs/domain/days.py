@@ -9,8 +9,8 @@ first of the two. A day is therefore 23, 23.5, 24 or 25 hours long, never assume
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 UTC = dt.UTC
@@ -26,6 +26,7 @@ class Zone:
     valid: bool
 
 
+@lru_cache(maxsize=1024)
 def resolve_zone(name: str) -> Zone:
     """`name` as a zone; an unknown or malformed name falls back to UTC with `valid=False`."""
     try:
@@ -45,6 +46,7 @@ def local_date(instant: dt.datetime, zone: Zone) -> dt.date:
     return require_aware(instant).astimezone(zone.tzinfo).date()
 
 
+@lru_cache(maxsize=8192)  # a sweep asks for the same few (day, zone) pairs thousands of times
 def day_start(day: dt.date, zone: Zone) -> dt.datetime:
     """The first instant (UTC) whose local date is `day`.
 
@@ -75,17 +77,11 @@ def due_dates(
     """The dates from `next_date` on that are due at `now`, in order (at most `limit` of them)."""
     require_aware(now)
     dates: list[dt.date] = []
-    for day in _days_from(next_date):
-        if (limit is not None and len(dates) >= limit) or due_at(day, zone) > now:
-            break
+    day = next_date
+    while (limit is None or len(dates) < limit) and day < dt.date.max and due_at(day, zone) <= now:
         dates.append(day)
-    return dates
-
-
-def _days_from(day: dt.date) -> Iterator[dt.date]:
-    while day < dt.date.max:
-        yield day
         day += _ONE_DAY
+    return dates
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import procrastinate
@@ -20,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from planner_jobs.db import rollover as db
+from planner_jobs.domain.carry_over import carried_to
 from planner_jobs.domain.days import DaysToClose, day_bounds, days_to_close, require_aware
 from planner_jobs.domain.streaks import Streak, effective_threshold, meets_goal, score
 from planner_jobs.jobs.context import runtime_of
@@ -27,7 +30,8 @@ from planner_jobs.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 2000  # users per transaction
+BATCH_SIZE = 5000  # users per transaction
+PARALLEL_SWEEPERS = 2  # connections sweeping at once (they claim disjoint batches)
 MAX_DAYS_PER_CLAIM = 31  # a long backfill goes a month at a time, releasing its locks between
 RETRY_AFTER_FAILURE = dt.timedelta(minutes=10)
 
@@ -70,25 +74,42 @@ def sweep(
     now: dt.datetime,
     default_threshold: int,
     batch_size: int = BATCH_SIZE,
+    parallel: int = PARALLEL_SWEEPERS,
     metrics: Metrics | None = None,
     on_batch: Callable[[int], None] | None = None,
 ) -> SweepSummary:
     """Close every user-day due at `now`; safe to run late, twice, or in several processes.
 
-    `on_batch(n)` is called after each committed batch with the number of users it caught up.
+    `parallel` connections claim batches side by side (the database does most of the work, so
+    two keep both cores of a small machine busy). `on_batch(n)` is called after each committed
+    batch with the number of users it visited.
     """
     require_aware(now)
     started = time.perf_counter()
     summary = SweepSummary()
-    while True:
-        with engine.begin() as connection:
-            users = db.claim_users(connection, now=now, limit=batch_size)
-            if not users:
-                break
-            batch = _close_batch_or_each(connection, users, now=now, threshold=default_threshold)
-        summary.add(batch)
-        if on_batch is not None:
-            on_batch(len(users))
+    lock = threading.Lock()
+
+    def sweeper() -> None:
+        while True:
+            with engine.begin() as connection:
+                db.prefer_index_lookups(connection)
+                users = db.claim_users(connection, now=now, limit=batch_size)
+                if not users:
+                    return
+                batch = _close_batch_or_each(
+                    connection, users, now=now, threshold=default_threshold
+                )
+            with lock:
+                summary.add(batch)
+                if on_batch is not None:
+                    on_batch(len(users))
+
+    if parallel <= 1:
+        sweeper()
+    else:
+        with ThreadPoolExecutor(parallel, thread_name_prefix="rollover") as pool:
+            for running in [pool.submit(sweeper) for _ in range(parallel)]:
+                running.result()
     summary.seconds = time.perf_counter() - started
     if metrics is not None:
         metrics.rollover_user_days.inc(summary.user_days)
@@ -200,17 +221,18 @@ def _close_step(
         closings.append(
             db.Closing(user_id=user.id, day=day, start=start, end=end, carry_over=user.carry_over)
         )
-    counts = db.count_days(connection, closings)
+    contents = db.read_and_prepare(connection, closings)
+    empty = db.DayContents()
     records = []
     for user, closing in zip(users, closings, strict=True):
-        completed, total = counts.get(user.id, (0, 0))
+        held = contents.get(user.id, empty)
         records.append(
             db.DayRecord(
                 user_id=user.id,
                 day=closing.day,
-                completed=completed,
-                total=total,
-                score=score(completed, total),
+                completed=held.completed,
+                total=held.total,
+                score=score(held.completed, held.total),
                 threshold=effective_threshold(user.streak_threshold, default_threshold),
             )
         )
@@ -221,8 +243,16 @@ def _close_step(
             streaks[record.user_id] = streaks.get(record.user_id, Streak()).after(
                 record.day, met=met
             )
-    db.reset_routines(connection, closings)
-    db.carry_over(connection, closings)
+    db.move_unfinished(
+        connection,
+        [
+            closing
+            for closing in closings
+            if closing.user_id in recorded
+            and contents.get(closing.user_id, empty).unfinished
+            and carried_to(closing.carry_over, done=False) is not None
+        ],
+    )
     return len(recorded)
 
 

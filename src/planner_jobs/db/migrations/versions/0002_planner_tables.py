@@ -237,6 +237,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_routine_tasks")),
+        postgresql_with={"fillfactor": 80},
     )
     op.create_index(
         op.f("ix_routine_tasks_routine_id"), "routine_tasks", ["routine_id"], unique=False
@@ -273,7 +274,13 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tasks")),
     )
-    op.create_index(op.f("ix_tasks_goal_id"), "tasks", ["goal_id"], unique=False)
+    op.create_index(
+        "ix_tasks_goal_id",
+        "tasks",
+        ["goal_id"],
+        unique=False,
+        postgresql_where=sa.text("goal_id IS NOT NULL"),
+    )
     op.create_index(op.f("ix_tasks_plan_id"), "tasks", ["plan_id"], unique=False)
     op.create_index(op.f("ix_tasks_user_id"), "tasks", ["user_id"], unique=False)
 
@@ -281,7 +288,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_tasks_user_id"), table_name="tasks")
     op.drop_index(op.f("ix_tasks_plan_id"), table_name="tasks")
-    op.drop_index(op.f("ix_tasks_goal_id"), table_name="tasks")
+    op.drop_index("ix_tasks_goal_id", table_name="tasks")
     op.drop_table("tasks")
     op.drop_index(op.f("ix_routine_tasks_routine_id"), table_name="routine_tasks")
     op.drop_table("routine_tasks")

@@ -1,0 +1,233 @@
+"""Benchmark: the rollover sweep vs a straightforward per-user implementation.
+
+    python bench/rollover.py [--users 100000] [--naive-users N] [--url postgresql://...]
+
+Seeds USERS users due at the same midnight (each with a plan of 5 tasks, 3 done, and a 5-step
+routine, 3 done) through the contract's columns only, clones the seed twice, closes one clone
+with `planner_jobs.jobs.rollover.sweep` and the other with a per-user ORM loop (load the user's
+tasks, count, insert, update, commit, next user), checks both wrote the same history, and prints
+users/s, the ratio, peak RSS of each process, and where the sweep's time goes (SQL vs Python).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _support import (
+    SqlClock,
+    create_database,
+    database_url,
+    drop_database,
+    peak_rss_mb,
+    run_phase,
+    server,
+    vacuum_analyze,
+)
+from planner_jobs.db.engine import create_engine
+from planner_jobs.db.migrate import migrate
+from planner_jobs.db.models import (
+    DailyRoutine,
+    PerformanceHistory,
+    RoutineTask,
+    Streak,
+    Task,
+    TodaysPlan,
+    User,
+)
+from planner_jobs.domain.days import day_bounds, resolve_zone
+from planner_jobs.domain.streaks import meets_goal, score
+from planner_jobs.jobs.rollover import sweep
+
+DAY = dt.date(2026, 3, 7)
+CREATED = dt.datetime(2026, 3, 7, 6, tzinfo=dt.UTC)
+NOW = dt.datetime(2026, 3, 8, 0, 0, 30, tzinfo=dt.UTC)  # 30 s after everybody's midnight
+DONE_AT = dt.datetime(2026, 3, 7, 12, tzinfo=dt.UTC)
+
+SEED = """
+INSERT INTO users (email, timezone, created_at)
+    SELECT 'user' || n || '@example.com', 'UTC', :created FROM generate_series(1, :users) AS n;
+INSERT INTO todays_plans (user_id, plan_date) SELECT id, :day FROM users;
+INSERT INTO tasks (user_id, plan_id, title, completed, completed_at)
+    SELECT p.user_id, p.id, 'task ' || k, k <= 3, CASE WHEN k <= 3 THEN :done_at END
+      FROM todays_plans p, generate_series(1, 5) AS k;
+INSERT INTO daily_routines (user_id, name) SELECT id, 'morning' FROM users;
+INSERT INTO routine_tasks (routine_id, title, position, completed, completed_at)
+    SELECT r.id, 'step ' || k, k, k <= 3, CASE WHEN k <= 3 THEN :done_at END
+      FROM daily_routines r, generate_series(1, 5) AS k;
+"""
+
+
+def seed(url: str, users: int) -> float:
+    engine = create_engine(url)
+    migrate(engine)
+    started = time.perf_counter()
+    with engine.begin() as connection:
+        for statement in SEED.split(";"):
+            if statement.strip():
+                connection.execute(
+                    sa.text(statement),
+                    {"users": users, "created": CREATED, "day": DAY, "done_at": DONE_AT},
+                )
+    engine.dispose()
+    vacuum_analyze(url)
+    return time.perf_counter() - started
+
+
+def phase_sweep(url: str) -> dict[str, object]:
+    engine = create_engine(url)
+    clock = SqlClock(engine)
+    started = time.perf_counter()
+    summary = sweep(engine, now=NOW, default_threshold=75)
+    seconds = time.perf_counter() - started
+    return {
+        "users": summary.users,
+        "user_days": summary.user_days,
+        "seconds": seconds,
+        "sql_seconds": clock.seconds,
+        "statements": clock.statements,
+        "top": clock.top(),
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def phase_naive(url: str, limit: int | None) -> dict[str, object]:
+    """The obvious implementation: one user at a time through the ORM, a commit per user."""
+    engine = create_engine(url)
+    clock = SqlClock(engine)
+    with Session(engine) as session:
+        ids = session.scalars(sa.select(User.id).order_by(User.id).limit(limit)).all()
+    started = time.perf_counter()
+    for user_id in ids:
+        with Session(engine) as session, session.begin():
+            user = session.get_one(User, user_id)
+            zone = resolve_zone(user.timezone)
+            start, end = day_bounds(DAY, zone)
+            plan = session.scalars(
+                sa.select(TodaysPlan).where(TodaysPlan.user_id == user.id, TodaysPlan.plan_date == DAY)
+            ).one_or_none()
+            tasks = session.scalars(sa.select(Task).where(Task.plan_id == plan.id)).all() if plan else []
+            routine = session.scalars(
+                sa.select(RoutineTask).join(DailyRoutine).where(DailyRoutine.user_id == user.id)
+            ).all()
+            done_tasks = [t for t in tasks if t.completed and (t.completed_at is None or t.completed_at < end)]
+            done_routine = [
+                r for r in routine
+                if r.completed and (r.completed_at is None or start <= r.completed_at < end)
+            ]
+            completed, total = len(done_tasks) + len(done_routine), len(tasks) + len(routine)
+            threshold = user.streak_threshold or 75
+            session.add(
+                PerformanceHistory(
+                    user_id=user.id, day=DAY, completed_tasks=completed, total_tasks=total,
+                    score=score(completed, total), threshold=threshold,
+                )
+            )
+            streak = session.get(Streak, user.id) or Streak(user_id=user.id, current=0, longest=0)
+            session.add(streak)
+            if meets_goal(completed, total, threshold):
+                streak.current += 1
+                streak.longest = max(streak.longest, streak.current)
+                streak.last_activity_date = DAY
+            else:
+                streak.current = 0
+            for step in done_routine:
+                step.completed, step.completed_at = False, None
+            unfinished = [t for t in tasks if t not in done_tasks]
+            if unfinished:
+                next_day = DAY + dt.timedelta(days=1)
+                next_plan = session.scalars(
+                    sa.select(TodaysPlan).where(TodaysPlan.user_id == user.id, TodaysPlan.plan_date == next_day)
+                ).one_or_none() or TodaysPlan(user_id=user.id, plan_date=next_day)
+                session.add(next_plan)
+                session.flush()
+                for task in unfinished:
+                    task.plan_id = next_plan.id
+    seconds = time.perf_counter() - started
+    return {
+        "users": len(ids),
+        "seconds": seconds,
+        "sql_seconds": clock.seconds,
+        "statements": clock.statements,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+def history_digest(url: str, limit: int | None) -> list[tuple[object, ...]]:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        ids = sa.select(User.id).order_by(User.id).limit(limit).scalar_subquery()
+        rows = connection.execute(
+            sa.select(
+                PerformanceHistory.completed_tasks,
+                PerformanceHistory.total_tasks,
+                PerformanceHistory.score,
+                sa.func.count(),
+            )
+            .where(PerformanceHistory.user_id.in_(ids))
+            .group_by(PerformanceHistory.completed_tasks, PerformanceHistory.total_tasks, PerformanceHistory.score)
+        ).all()
+    engine.dispose()
+    return [tuple(row) for row in rows]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--naive-users", type=int, default=None, help="close only this many the naive way")
+    parser.add_argument("--url", default=None, help="a server to use instead of an embedded one")
+    parser.add_argument("--phase", choices=["sweep", "naive"], help=argparse.SUPPRESS)
+    parser.add_argument("--database", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.phase == "sweep":
+        print(json.dumps(phase_sweep(args.database)))
+        return
+    if args.phase == "naive":
+        print(json.dumps(phase_naive(args.database, args.naive_users)))
+        return
+
+    with server(args.url) as server_url:
+        seed_name = create_database(server_url)
+        print(f"seeding {args.users:,} users (5 plan tasks, 5 routine steps each)...", flush=True)
+        took = seed(database_url(server_url, seed_name), args.users)
+        print(f"  seeded in {took:.1f} s")
+        names = [create_database(server_url, template=seed_name) for _ in range(2)]
+        try:
+            fast_url, naive_url = (database_url(server_url, n) for n in names)
+            fast = run_phase(__file__, "--phase", "sweep", "--database", fast_url)
+            naive_args = ["--phase", "naive", "--database", naive_url]
+            if args.naive_users:
+                naive_args += ["--naive-users", str(args.naive_users)]
+            naive = run_phase(__file__, *naive_args)
+            same = history_digest(fast_url, args.naive_users) == history_digest(naive_url, args.naive_users)
+        finally:
+            for name in [*names, seed_name]:
+                drop_database(server_url, name)
+
+    fast_rate = fast["users"] / fast["seconds"]  # type: ignore[operator]
+    naive_rate = naive["users"] / naive["seconds"]  # type: ignore[operator]
+    print(f"sweep: {fast['users']:,} users, {fast['user_days']:,} user-days in {fast['seconds']:.2f} s"
+          f" = {fast_rate:,.0f} users/s, peak RSS {fast['peak_rss_mb']:.0f} MB")
+    print(f"  SQL {fast['sql_seconds']:.2f} s in {fast['statements']} statements,"
+          f" Python {fast['seconds'] - fast['sql_seconds']:.2f} s")  # type: ignore[operator]
+    for statement, seconds in fast["top"]:  # type: ignore[attr-defined]
+        print(f"    {seconds:6.2f} s  {statement}")
+    print(f"per-user ORM: {naive['users']:,} users in {naive['seconds']:.2f} s"
+          f" = {naive_rate:,.0f} users/s, peak RSS {naive['peak_rss_mb']:.0f} MB"
+          f" (SQL {naive['sql_seconds']:.2f} s in {naive['statements']} statements)")
+    print(f"ratio: {fast_rate / naive_rate:.1f}x; same history rows: {same}")
+    _ = Decimal
+
+
+if __name__ == "__main__":
+    main()
