@@ -16,7 +16,6 @@ import datetime as dt
 import json
 import sys
 import time
-from decimal import Decimal
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -113,23 +112,36 @@ def phase_naive(url: str, limit: int | None) -> dict[str, object]:
             zone = resolve_zone(user.timezone)
             start, end = day_bounds(DAY, zone)
             plan = session.scalars(
-                sa.select(TodaysPlan).where(TodaysPlan.user_id == user.id, TodaysPlan.plan_date == DAY)
+                sa.select(TodaysPlan).where(
+                    TodaysPlan.user_id == user.id, TodaysPlan.plan_date == DAY
+                )
             ).one_or_none()
-            tasks = session.scalars(sa.select(Task).where(Task.plan_id == plan.id)).all() if plan else []
+            tasks = (
+                session.scalars(sa.select(Task).where(Task.plan_id == plan.id)).all()
+                if plan
+                else []
+            )
             routine = session.scalars(
                 sa.select(RoutineTask).join(DailyRoutine).where(DailyRoutine.user_id == user.id)
             ).all()
-            done_tasks = [t for t in tasks if t.completed and (t.completed_at is None or t.completed_at < end)]
+            done_tasks = [
+                t for t in tasks if t.completed and (t.completed_at is None or t.completed_at < end)
+            ]
             done_routine = [
-                r for r in routine
+                r
+                for r in routine
                 if r.completed and (r.completed_at is None or start <= r.completed_at < end)
             ]
             completed, total = len(done_tasks) + len(done_routine), len(tasks) + len(routine)
             threshold = user.streak_threshold or 75
             session.add(
                 PerformanceHistory(
-                    user_id=user.id, day=DAY, completed_tasks=completed, total_tasks=total,
-                    score=score(completed, total), threshold=threshold,
+                    user_id=user.id,
+                    day=DAY,
+                    completed_tasks=completed,
+                    total_tasks=total,
+                    score=score(completed, total),
+                    threshold=threshold,
                 )
             )
             streak = session.get(Streak, user.id) or Streak(user_id=user.id, current=0, longest=0)
@@ -146,7 +158,9 @@ def phase_naive(url: str, limit: int | None) -> dict[str, object]:
             if unfinished:
                 next_day = DAY + dt.timedelta(days=1)
                 next_plan = session.scalars(
-                    sa.select(TodaysPlan).where(TodaysPlan.user_id == user.id, TodaysPlan.plan_date == next_day)
+                    sa.select(TodaysPlan).where(
+                        TodaysPlan.user_id == user.id, TodaysPlan.plan_date == next_day
+                    )
                 ).one_or_none() or TodaysPlan(user_id=user.id, plan_date=next_day)
                 session.add(next_plan)
                 session.flush()
@@ -174,7 +188,11 @@ def history_digest(url: str, limit: int | None) -> list[tuple[object, ...]]:
                 sa.func.count(),
             )
             .where(PerformanceHistory.user_id.in_(ids))
-            .group_by(PerformanceHistory.completed_tasks, PerformanceHistory.total_tasks, PerformanceHistory.score)
+            .group_by(
+                PerformanceHistory.completed_tasks,
+                PerformanceHistory.total_tasks,
+                PerformanceHistory.score,
+            )
         ).all()
     engine.dispose()
     return [tuple(row) for row in rows]
@@ -183,7 +201,9 @@ def history_digest(url: str, limit: int | None) -> list[tuple[object, ...]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=100_000)
-    parser.add_argument("--naive-users", type=int, default=None, help="close only this many the naive way")
+    parser.add_argument(
+        "--naive-users", type=int, default=None, help="close only this many the naive way"
+    )
     parser.add_argument("--url", default=None, help="a server to use instead of an embedded one")
     parser.add_argument("--phase", choices=["sweep", "naive"], help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
@@ -209,24 +229,32 @@ def main() -> None:
             if args.naive_users:
                 naive_args += ["--naive-users", str(args.naive_users)]
             naive = run_phase(__file__, *naive_args)
-            same = history_digest(fast_url, args.naive_users) == history_digest(naive_url, args.naive_users)
+            same = history_digest(fast_url, args.naive_users) == history_digest(
+                naive_url, args.naive_users
+            )
         finally:
             for name in [*names, seed_name]:
                 drop_database(server_url, name)
 
     fast_rate = fast["users"] / fast["seconds"]  # type: ignore[operator]
     naive_rate = naive["users"] / naive["seconds"]  # type: ignore[operator]
-    print(f"sweep: {fast['users']:,} users, {fast['user_days']:,} user-days in {fast['seconds']:.2f} s"
-          f" = {fast_rate:,.0f} users/s, peak RSS {fast['peak_rss_mb']:.0f} MB")
-    print(f"  SQL {fast['sql_seconds']:.2f} s in {fast['statements']} statements,"
-          f" Python {fast['seconds'] - fast['sql_seconds']:.2f} s")  # type: ignore[operator]
+    print(
+        f"sweep: {fast['users']:,} users, {fast['user_days']:,} user-days"
+        f" in {fast['seconds']:.2f} s"
+        f" = {fast_rate:,.0f} users/s, peak RSS {fast['peak_rss_mb']:.0f} MB"
+    )
+    print(
+        f"  SQL {fast['sql_seconds']:.2f} s in {fast['statements']} statements,"
+        f" Python {fast['seconds'] - fast['sql_seconds']:.2f} s"
+    )  # type: ignore[operator]
     for statement, seconds in fast["top"]:  # type: ignore[attr-defined]
         print(f"    {seconds:6.2f} s  {statement}")
-    print(f"per-user ORM: {naive['users']:,} users in {naive['seconds']:.2f} s"
-          f" = {naive_rate:,.0f} users/s, peak RSS {naive['peak_rss_mb']:.0f} MB"
-          f" (SQL {naive['sql_seconds']:.2f} s in {naive['statements']} statements)")
+    print(
+        f"per-user ORM: {naive['users']:,} users in {naive['seconds']:.2f} s"
+        f" = {naive_rate:,.0f} users/s, peak RSS {naive['peak_rss_mb']:.0f} MB"
+        f" (SQL {naive['sql_seconds']:.2f} s in {naive['statements']} statements)"
+    )
     print(f"ratio: {fast_rate / naive_rate:.1f}x; same history rows: {same}")
-    _ = Decimal
 
 
 if __name__ == "__main__":
