@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import logging
 import sys
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -20,9 +21,10 @@ from planner_jobs import __version__
 from planner_jobs.db import rollover as rollover_db
 from planner_jobs.db.migrate import ensure_schema_current, migrate
 from planner_jobs.errors import PlannerError
-from planner_jobs.jobs import rollover, tokens
+from planner_jobs.jobs import exports, notifications, rollover, tokens
 from planner_jobs.jobs.app import QUEUES
 from planner_jobs.jobs.worker import WorkerPlan
+from planner_jobs.push.keys import VapidKeys
 from planner_jobs.runtime import Runtime, open_runtime
 from planner_jobs.service import bind_socket, serve
 from planner_jobs.settings import Settings, load_settings
@@ -179,6 +181,71 @@ def cron_cleanup_tokens(now: dt.datetime | None) -> None:
     with open_runtime(_settings(), periodic=False) as runtime:
         ensure_schema_current(runtime.engine)
         click.echo(tokens.cleanup_tokens(runtime.engine, now=_now(now)).line())
+
+
+@cron.command(name="reminders")
+@NOW
+def cron_reminders(now: dt.datetime | None) -> None:
+    """Queue the notifications of the task reminders due at NOW."""
+    settings = _settings()
+    with open_runtime(settings, periodic=False) as runtime:
+        ensure_schema_current(runtime.engine)
+        summary = notifications.send_reminders(
+            runtime.engine,
+            runtime.job_app,
+            now=_now(now),
+            grace=dt.timedelta(seconds=settings.reminder_grace),
+            metrics=runtime.metrics,
+        )
+    click.echo(summary.line())
+
+
+@cli.command(name="export")
+@click.argument("user_id", type=click.UUID)
+@click.option(
+    "--format",
+    "export_format",
+    type=click.Choice(["json", "csv", "markdown"]),
+    required=True,
+    help="The file format.",
+)
+def export_command(user_id: uuid.UUID, export_format: str) -> None:
+    """Request an export for USER_ID as the API does; print the job as JSON."""
+    from planner_jobs.api.exports import export_out
+
+    with open_runtime(_settings(), periodic=False) as runtime:
+        ensure_schema_current(runtime.engine)
+        now = dt.datetime.now(dt.UTC)
+        try:
+            requested = exports.request_export(
+                runtime.engine, runtime.job_app, user_id, export_format, now=now
+            )
+            job = requested.job
+        except exports.ExportConflict as exc:
+            raise PlannerError(str(exc)) from None
+        click.echo(export_out(runtime, job, now=now).model_dump_json(by_alias=True))
+
+
+@cli.command()
+@click.argument("user_id", type=click.UUID)
+@click.option("--title", required=True, help="The notification's title.")
+@click.option("--body", required=True, help="The notification's text.")
+def notify(user_id: uuid.UUID, title: str, body: str) -> None:
+    """Queue a notification to every browser USER_ID subscribed."""
+    with open_runtime(_settings(), periodic=False) as runtime:
+        ensure_schema_current(runtime.engine)
+        job_id = notifications.queue_notification(
+            runtime.engine, runtime.job_app, user_id, {"title": title, "body": body}
+        )
+    click.echo(f"queued notification job {job_id} for user {user_id}")
+
+
+@cli.command(name="vapid-keys")
+def vapid_keys() -> None:
+    """Print a new VAPID key pair (set the private one as PLANNER_VAPID_PRIVATE_KEY)."""
+    keys = VapidKeys.generate()
+    click.echo(f"PLANNER_VAPID_PRIVATE_KEY={keys.private_raw}")
+    click.echo(f"public key (applicationServerKey): {keys.application_server_key}")
 
 
 PROGRESS_BAR_FROM_USERS = 20_000

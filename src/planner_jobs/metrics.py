@@ -52,6 +52,49 @@ class Metrics:
             "Users rolled over in UTC because their time zone is not an IANA name.",
             registry=self.registry,
         )
+        self.exports = Counter(
+            "planner_jobs_exports_total",
+            "Exports finished, by format and outcome (complete, failed).",
+            ["format", "outcome"],
+            registry=self.registry,
+        )
+        self.export_seconds = Histogram(
+            "planner_jobs_export_duration_seconds",
+            "Time to build and store an export.",
+            ["format"],
+            registry=self.registry,
+            buckets=(0.1, 0.5, 1, 2.5, 5, 15, 60, 300, 900),
+        )
+        self.pushes = Counter(
+            "planner_jobs_pushes_total",
+            "Push requests, by outcome, HTTP status ('none': no answer) and push-service host.",
+            ["outcome", "status", "host"],
+            registry=self.registry,
+        )
+        self.push_seconds = Histogram(
+            "planner_jobs_push_duration_seconds",
+            "Time for a push service to answer.",
+            ["host"],
+            registry=self.registry,
+            buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
+        self.subscriptions_deleted = Counter(
+            "planner_jobs_push_subscriptions_deleted_total",
+            "Subscriptions deleted because their push service reported them gone (404/410).",
+            registry=self.registry,
+        )
+        self.reminders = Counter(
+            "planner_jobs_reminders_total",
+            "Task reminders, sent (queued) or skipped (too late).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.export_bytes = Counter(
+            "planner_jobs_export_bytes_total",
+            "Bytes of export files stored.",
+            ["format"],
+            registry=self.registry,
+        )
 
     def gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:
         """A gauge whose value `read()` computes at each scrape (from the database, say)."""

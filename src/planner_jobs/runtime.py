@@ -19,7 +19,10 @@ from planner_jobs.db.engine import check_connection, create_engine, libpq_url
 from planner_jobs.jobs import rollover
 from planner_jobs.jobs.app import build_job_app
 from planner_jobs.metrics import Metrics
+from planner_jobs.push.keys import load_vapid_keys
+from planner_jobs.push.service import PushService
 from planner_jobs.settings import Settings
+from planner_jobs.storage import Storage, open_storage
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -29,6 +32,8 @@ class Runtime:
     engine: Engine
     job_app: procrastinate.App
     metrics: Metrics
+    storage: Storage
+    push: PushService
 
 
 def resolve_database_url(settings: Settings) -> str:
@@ -53,6 +58,12 @@ def open_runtime(
             engine=engine,
             job_app=build_job_app(libpq_url(url), periodic=periodic),
             metrics=_metrics(engine),
+            storage=open_storage(settings),
+            push=PushService(
+                load_vapid_keys(settings),
+                subject=settings.vapid_subject,
+                ttl=settings.push_ttl,
+            ),
         )
     finally:
         engine.dispose()

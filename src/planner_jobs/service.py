@@ -71,8 +71,10 @@ async def serve(
     stop_requested = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, _on_signal, signum, stop_requested)
+    parts: list[asyncio.Task[None]] = []
     try:
         async with contextlib.AsyncExitStack() as stack:
+            stack.push_async_callback(runtime.push.aclose)  # the shared push HTTP client
             if workers:
                 # One pool for every worker of this process.
                 await stack.enter_async_context(runtime.job_app.open_async())

@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from planner_jobs import __version__
-from planner_jobs.api import health
+from planner_jobs.api import exports, health, push
 
 if TYPE_CHECKING:
     from planner_jobs.runtime import Runtime
@@ -26,6 +26,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     )
     app.state.runtime = runtime
     app.include_router(health.router)
+    app.include_router(exports.router)
+    app.include_router(push.router)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     return app
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -24,6 +25,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING_CONVENTION = {
@@ -49,6 +51,7 @@ class Base(DeclarativeBase):
         dt.datetime: DateTime(timezone=True),
         dt.date: Date(),
         str: Text(),
+        dict[str, Any]: JSONB(),
     }
 
 
@@ -129,6 +132,15 @@ class Task(Base):
     __tablename__ = "tasks"
     __table_args__ = (
         Index("ix_tasks_goal_id", "goal_id", postgresql_where=text("goal_id IS NOT NULL")),
+        # The reminder tick reads only the tasks with a reminder still to handle.
+        Index(
+            "ix_tasks_reminder_due",
+            "remind_at",
+            postgresql_where=text(
+                "remind_at IS NOT NULL AND NOT completed"
+                " AND remind_at IS DISTINCT FROM reminded_for"
+            ),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -145,6 +157,8 @@ class Task(Base):
     due_at: Mapped[dt.datetime | None]
     remind_at: Mapped[dt.datetime | None]
     created_at: Mapped[dt.datetime] = created_at()
+    # The `remind_at` value already reminded (or skipped): a new value arms a new reminder.
+    reminded_for: Mapped[dt.datetime | None]
 
 
 class DailyRoutine(Base):
@@ -230,6 +244,19 @@ class ExportJob(Base):
         CheckConstraint(_in("format", EXPORT_FORMATS), name="format"),
         CheckConstraint(_in("status", EXPORT_STATUSES), name="status"),
         Index(None, "user_id", "created_at"),
+        # One export on its way per user, whoever inserts it.
+        Index(
+            "ux_export_jobs_one_active_per_user",
+            "user_id",
+            unique=True,
+            postgresql_where=text("status IN ('pending', 'processing')"),
+        ),
+        # The retention sweep reads only finished files.
+        Index(
+            "ix_export_jobs_expires_at",
+            "expires_at",
+            postgresql_where=text("status = 'complete'"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -244,3 +271,37 @@ class ExportJob(Base):
     # Bookkeeping of our own (nullable: rows inserted by others still work).
     storage_key: Mapped[str | None]
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+
+
+DELIVERY_STATUSES = ("pending", "delivered", "rejected", "failed")
+
+
+class PushDelivery(Base):
+    """One notification to one subscription: the record that makes retries exact (a delivered
+    message is never sent again) and lets a crash resume where it stopped."""
+
+    __tablename__ = "push_deliveries"
+    __table_args__ = (
+        CheckConstraint(_in("status", DELIVERY_STATUSES), name="status"),
+        Index(
+            "ix_push_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    notification_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    subscription_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("push_subscriptions.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    user_id: Mapped[uuid.UUID] = user_fk()
+    payload: Mapped[dict[str, Any]]
+    urgency: Mapped[str] = mapped_column(server_default=text("'normal'"))
+    topic: Mapped[str | None]
+    status: Mapped[str] = mapped_column(server_default=text("'pending'"))
+    attempts: Mapped[int] = mapped_column(server_default=text("0"))
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(server_default=text("now()"))
+    last_status: Mapped[int | None] = mapped_column(SmallInteger)
+    last_error: Mapped[str | None]
+    created_at: Mapped[dt.datetime] = created_at()
+    delivered_at: Mapped[dt.datetime | None]

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import procrastinate
+from procrastinate.exceptions import JobAborted
 from procrastinate.retry import RetryValue
 
 from planner_jobs.db.engine import connect_kwargs
-from planner_jobs.jobs import maintenance, rollover, tokens
+from planner_jobs.jobs import exports, maintenance, notifications, rollover, tokens
 from planner_jobs.jobs.schedule import SCHEDULE
 
 Queue = Literal["exports", "notifications", "maintenance"]
@@ -33,6 +34,48 @@ class TaskSpec:
 
 
 TASKS: tuple[TaskSpec, ...] = (
+    TaskSpec(
+        name="exports.build",
+        func=exports.build_export,
+        queue="exports",
+        # Storage hiccups and lost connections back off (3, 9, 27, 81 s); a shutdown hands
+        # the export back. Anything else fails the export at once.
+        retry=procrastinate.RetryStrategy(
+            max_attempts=exports.MAX_ATTEMPTS,
+            exponential_wait=3,
+            retry_exceptions=[exports.TransientFailure, JobAborted],
+        ),
+    ),
+    TaskSpec(
+        name="notifications.send",
+        func=notifications.send_notification,
+        queue="notifications",
+        retry=notifications.NotificationRetry(),
+    ),
+    TaskSpec(
+        name="notifications.deliver",
+        func=notifications.deliver_notifications,
+        queue="notifications",
+        retry=notifications.NotificationRetry(),
+    ),
+    TaskSpec(
+        name="reminders.sweep",
+        func=notifications.reminders_task,
+        queue="maintenance",
+        queueing_lock="reminders.sweep",
+    ),
+    TaskSpec(
+        name="notifications.prune",
+        func=notifications.prune_deliveries_task,
+        queue="maintenance",
+        queueing_lock="notifications.prune",
+    ),
+    TaskSpec(
+        name="exports.expire",
+        func=exports.expire_exports_task,
+        queue="maintenance",
+        queueing_lock="exports.expire",
+    ),
     TaskSpec(
         name="rollover.sweep",
         func=rollover.rollover_sweep,

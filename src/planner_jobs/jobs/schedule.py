@@ -19,7 +19,10 @@ class Periodic:
 
 SCHEDULE: tuple[Periodic, ...] = (
     Periodic("rollover.sweep", "* * * * *"),
+    Periodic("reminders.sweep", "* * * * *"),
     Periodic("tokens.cleanup", "0 * * * *"),
+    Periodic("notifications.prune", "53 3 * * *"),
+    Periodic("exports.expire", "41 3 * * *"),
     Periodic("maintenance.retry_stalled_jobs", "* * * * *"),
     Periodic("maintenance.prune_finished_jobs", "23 4 * * *"),
 )

@@ -1,0 +1,367 @@
+"""Export jobs and the data of an export, read in one consistent snapshot."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeAlias
+
+import sqlalchemy as sa
+
+from planner_jobs.db.models import (
+    ActivityLog,
+    DailyRoutine,
+    ExportJob,
+    Goal,
+    PerformanceHistory,
+    RoutineTask,
+    Streak,
+    Task,
+    TodaysPlan,
+    User,
+)
+from planner_jobs.domain.exports.data import (
+    ActivityRow,
+    DayRow,
+    ExportData,
+    GoalRow,
+    RoutineRow,
+    RoutineTaskRow,
+    StreakRow,
+    TaskRow,
+    UserRow,
+)
+from planner_jobs.domain.exports.requests import WINDOW, Existing
+
+STREAM_ROWS = 2000  # rows fetched per round trip from the server-side cursors
+
+Query: TypeAlias = "sa.Select[*tuple[Any, ...]]"
+
+
+@dataclass(frozen=True)
+class ExportJobRow:
+    id: uuid.UUID
+    user_id: uuid.UUID
+    format: str
+    status: str
+    created_at: dt.datetime
+    completed_at: dt.datetime | None
+    expires_at: dt.datetime | None
+    storage_key: str | None
+    error: str | None
+
+
+_JOB_COLUMNS = (
+    ExportJob.id,
+    ExportJob.user_id,
+    ExportJob.format,
+    ExportJob.status,
+    ExportJob.created_at,
+    ExportJob.completed_at,
+    ExportJob.expires_at,
+    ExportJob.storage_key,
+    ExportJob.error,
+)
+
+
+def _job(row: Any) -> ExportJobRow:
+    return ExportJobRow(**row._mapping)
+
+
+def lock_user(connection: sa.Connection, user_id: uuid.UUID) -> bool:
+    """Serialize this user's export requests for the rest of the transaction; False if unknown."""
+    found = connection.scalar(sa.select(User.id).where(User.id == user_id).with_for_update())
+    return found is not None
+
+
+def jobs_for_decision(
+    connection: sa.Connection, user_id: uuid.UUID, *, now: dt.datetime
+) -> list[Existing]:
+    """The user's active jobs and those of the last 24 hours."""
+    rows = connection.execute(
+        sa.select(ExportJob.id, ExportJob.format, ExportJob.status, ExportJob.created_at).where(
+            ExportJob.user_id == user_id,
+            sa.or_(
+                ExportJob.status.in_(("pending", "processing")),
+                ExportJob.created_at > now - WINDOW,
+            ),
+        )
+    ).all()
+    return [Existing(str(r.id), r.format, r.status, r.created_at) for r in rows]
+
+
+def insert_job(
+    connection: sa.Connection, user_id: uuid.UUID, export_format: str, *, now: dt.datetime
+) -> ExportJobRow:
+    row = connection.execute(
+        sa.insert(ExportJob)
+        .values(user_id=user_id, format=export_format, status="pending", created_at=now)
+        .returning(*_JOB_COLUMNS)
+    ).one()
+    return _job(row)
+
+
+def get_job(
+    connection: sa.Connection, export_id: uuid.UUID, *, user_id: uuid.UUID | None = None
+) -> ExportJobRow | None:
+    query = sa.select(*_JOB_COLUMNS).where(ExportJob.id == export_id)
+    if user_id is not None:
+        query = query.where(ExportJob.user_id == user_id)
+    row = connection.execute(query).one_or_none()
+    return None if row is None else _job(row)
+
+
+def list_jobs(
+    connection: sa.Connection, user_id: uuid.UUID, *, limit: int = 100
+) -> list[ExportJobRow]:
+    rows = connection.execute(
+        sa.select(*_JOB_COLUMNS)
+        .where(ExportJob.user_id == user_id)
+        .order_by(ExportJob.created_at.desc(), ExportJob.id.desc())
+        .limit(limit)
+    ).all()
+    return [_job(row) for row in rows]
+
+
+def claim_job(connection: sa.Connection, export_id: uuid.UUID) -> ExportJobRow | None:
+    """pending -> processing (or processing again, when a dead worker's attempt is retried)."""
+    row = connection.execute(
+        sa.update(ExportJob)
+        .where(ExportJob.id == export_id, ExportJob.status.in_(("pending", "processing")))
+        .values(status="processing", error=None)
+        .returning(*_JOB_COLUMNS)
+    ).one_or_none()
+    return None if row is None else _job(row)
+
+
+def complete_job(
+    connection: sa.Connection,
+    export_id: uuid.UUID,
+    *,
+    storage_key: str,
+    size_bytes: int,
+    download_url: str,
+    completed_at: dt.datetime,
+    expires_at: dt.datetime,
+) -> bool:
+    result = connection.execute(
+        sa.update(ExportJob)
+        .where(ExportJob.id == export_id, ExportJob.status == "processing")
+        .values(
+            status="complete",
+            storage_key=storage_key,
+            size_bytes=size_bytes,
+            download_url=download_url,
+            completed_at=completed_at,
+            expires_at=expires_at,
+            error=None,
+        )
+    )
+    return result.rowcount == 1
+
+
+def fail_job(connection: sa.Connection, export_id: uuid.UUID, *, error: str) -> str | None:
+    """Mark a job that has not finished as failed; return its format (None if it had)."""
+    return connection.scalar(
+        sa.update(ExportJob)
+        .where(ExportJob.id == export_id, ExportJob.status.in_(("pending", "processing")))
+        .values(status="failed", error=error)
+        .returning(ExportJob.format)
+    )
+
+
+def expiring_jobs(connection: sa.Connection, *, now: dt.datetime, limit: int) -> list[ExportJobRow]:
+    """Complete jobs whose file is past its retention, locked for the retention sweep."""
+    rows = connection.execute(
+        sa.select(*_JOB_COLUMNS)
+        .where(ExportJob.status == "complete", ExportJob.expires_at < now)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    return [_job(row) for row in rows]
+
+
+def mark_expired(connection: sa.Connection, export_id: uuid.UUID) -> None:
+    connection.execute(
+        sa.update(ExportJob)
+        .where(ExportJob.id == export_id)
+        .values(status="expired", download_url=None)
+    )
+
+
+def read_export_data(
+    connection: sa.Connection,
+    user_id: uuid.UUID,
+    *,
+    exported_at: dt.datetime,
+    check: Callable[[], None] = lambda: None,
+) -> ExportData:
+    """The user's data as lazy iterables over server-side cursors.
+
+    Run it on a connection in a REPEATABLE READ READ ONLY transaction: every section then
+    comes from the same snapshot. `check()` is called every few thousand rows (a worker uses it
+    to notice a shutdown). Only this user's rows are read, and never their reset token or push
+    subscriptions.
+    """
+    user = connection.execute(
+        sa.select(User.id, User.email, User.timezone, User.created_at).where(User.id == user_id)
+    ).one()
+    streak = connection.execute(
+        sa.select(Streak.current, Streak.longest, Streak.last_activity_date).where(
+            Streak.user_id == user_id
+        )
+    ).one_or_none()
+    return ExportData(
+        exported_at=exported_at,
+        user=UserRow(str(user.id), user.email, user.timezone, user.created_at),
+        streak=None if streak is None else StreakRow(*streak),
+        goals=_stream(connection, _goals(user_id), _goal, check),
+        tasks=_stream(connection, _tasks(user_id), _task, check),
+        routines=_routines(connection, user_id, check),
+        history=_stream(connection, _history(user_id), _day, check),
+        activity=_stream(connection, _activity(user_id), _activity_row, check),
+    )
+
+
+def _stream(
+    connection: sa.Connection,
+    query: Query,
+    convert: Callable[[Any], Any],
+    check: Callable[[], None],
+) -> Iterator[Any]:
+    result = connection.execution_options(yield_per=STREAM_ROWS).execute(query)
+    try:
+        for partition in result.partitions():
+            check()
+            for row in partition:
+                yield convert(row)
+    finally:
+        result.close()
+
+
+def _goals(user_id: uuid.UUID) -> Query:
+    return (
+        sa.select(
+            Goal.id,
+            Goal.title,
+            Goal.description,
+            Goal.target_date,
+            Goal.completed_at,
+            Goal.created_at,
+        )
+        .where(Goal.user_id == user_id)
+        .order_by(Goal.created_at, Goal.id)
+    )
+
+
+def _goal(row: Any) -> GoalRow:
+    return GoalRow(str(row[0]), *row[1:])
+
+
+def _tasks(user_id: uuid.UUID) -> Query:
+    return (
+        sa.select(
+            Task.id,
+            Task.title,
+            Task.notes,
+            Task.completed,
+            Task.completed_at,
+            Task.due_at,
+            Task.remind_at,
+            TodaysPlan.plan_date,
+            Task.goal_id,
+            Task.created_at,
+        )
+        .outerjoin(TodaysPlan, TodaysPlan.id == Task.plan_id)
+        .where(Task.user_id == user_id)
+        .order_by(TodaysPlan.plan_date.asc().nulls_first(), Task.created_at, Task.id)
+    )
+
+
+def _task(row: Any) -> TaskRow:
+    (
+        task_id,
+        title,
+        notes,
+        completed,
+        completed_at,
+        due_at,
+        remind_at,
+        plan_date,
+        goal,
+        created,
+    ) = row
+    return TaskRow(
+        id=str(task_id),
+        title=title,
+        notes=notes,
+        completed=completed,
+        completed_at=completed_at,
+        due_at=due_at,
+        remind_at=remind_at,
+        plan_date=plan_date,
+        goal_id=None if goal is None else str(goal),
+        created_at=created,
+    )
+
+
+def _routines(
+    connection: sa.Connection, user_id: uuid.UUID, check: Callable[[], None]
+) -> Iterator[RoutineRow]:
+    query = (
+        sa.select(
+            DailyRoutine.id,
+            DailyRoutine.name,
+            DailyRoutine.created_at,
+            RoutineTask.id,
+            RoutineTask.title,
+            RoutineTask.position,
+            RoutineTask.completed,
+            RoutineTask.completed_at,
+        )
+        .outerjoin(RoutineTask, RoutineTask.routine_id == DailyRoutine.id)
+        .where(DailyRoutine.user_id == user_id)
+        .order_by(DailyRoutine.created_at, DailyRoutine.id, RoutineTask.position, RoutineTask.id)
+    )
+    current: tuple[Any, ...] | None = None
+    steps: list[RoutineTaskRow] = []
+    for row in _stream(connection, query, tuple, check):
+        if current is None or row[0] != current[0]:
+            if current is not None:
+                yield RoutineRow(str(current[0]), current[1], current[2], tuple(steps))
+            current, steps = row, []
+        if row[3] is not None:
+            steps.append(RoutineTaskRow(str(row[3]), *row[4:]))
+    if current is not None:
+        yield RoutineRow(str(current[0]), current[1], current[2], tuple(steps))
+
+
+def _history(user_id: uuid.UUID) -> Query:
+    return (
+        sa.select(
+            PerformanceHistory.day,
+            PerformanceHistory.completed_tasks,
+            PerformanceHistory.total_tasks,
+            PerformanceHistory.score,
+        )
+        .where(PerformanceHistory.user_id == user_id)
+        .order_by(PerformanceHistory.day)
+    )
+
+
+def _day(row: Any) -> DayRow:
+    return DayRow(*row)
+
+
+def _activity(user_id: uuid.UUID) -> Query:
+    return (
+        sa.select(ActivityLog.id, ActivityLog.kind, ActivityLog.message, ActivityLog.created_at)
+        .where(ActivityLog.user_id == user_id)
+        .order_by(ActivityLog.created_at, ActivityLog.id)
+    )
+
+
+def _activity_row(row: Any) -> ActivityRow:
+    return ActivityRow(str(row[0]), *row[1:])

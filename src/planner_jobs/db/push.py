@@ -1,0 +1,289 @@
+"""Push subscriptions, and the delivery records of notifications."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
+
+from planner_jobs.db.models import PushDelivery, PushSubscription, Task
+
+
+def upsert_subscription(
+    connection: sa.Connection, user_id: uuid.UUID, *, endpoint: str, p256dh: str, auth: str
+) -> tuple[uuid.UUID, bool]:
+    """Store a browser's subscription; an endpoint seen before now belongs to this user.
+
+    Returns (id, created).
+    """
+    statement = insert(PushSubscription).values(
+        user_id=user_id, endpoint=endpoint, p256dh=p256dh, auth=auth
+    )
+    row: Any = connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["endpoint"],
+            set_={"user_id": user_id, "p256dh": p256dh, "auth": auth},
+        ).returning(PushSubscription.id, sa.literal_column("xmax = 0").label("created"))
+    ).one()
+    return row.id, bool(row.created)
+
+
+def delete_subscription(
+    connection: sa.Connection, user_id: uuid.UUID, subscription_id: uuid.UUID
+) -> bool:
+    result = connection.execute(
+        sa.delete(PushSubscription).where(
+            PushSubscription.id == subscription_id, PushSubscription.user_id == user_id
+        )
+    )
+    return result.rowcount == 1
+
+
+def delete_subscriptions(connection: sa.Connection, ids: Sequence[uuid.UUID]) -> int:
+    if not ids:
+        return 0
+    result = connection.execute(
+        sa.delete(PushSubscription).where(PushSubscription.id == sa.any_(_uuids(ids)))
+    )
+    return result.rowcount
+
+
+def create_deliveries(
+    connection: sa.Connection,
+    notifications: Sequence[tuple[uuid.UUID, uuid.UUID, dict[str, Any]]],
+    *,
+    urgency: str = "normal",
+    topics: Sequence[str | None] | None = None,
+) -> int:
+    """One delivery per subscription of each (notification id, user id, payload); repeating it
+    (a retried job) adds nothing. Returns how many were created."""
+    if not notifications:
+        return 0
+    rows = (
+        sa.func.unnest(
+            _uuids([n[0] for n in notifications], "notification_ids"),
+            _uuids([n[1] for n in notifications], "user_ids"),
+            sa.bindparam("payloads", [n[2] for n in notifications], type_=ARRAY(JSONB)),
+            sa.bindparam(
+                "topics",
+                list(topics) if topics is not None else [None] * len(notifications),
+                type_=ARRAY(sa.Text()),
+            ),
+        )
+        .table_valued(
+            sa.column("notification_id", sa.Uuid()),
+            sa.column("user_id", sa.Uuid()),
+            sa.column("payload", JSONB()),
+            sa.column("topic", sa.Text()),
+        )
+        .render_derived(name="notification")
+    )
+    select = sa.select(
+        rows.c.notification_id,
+        PushSubscription.id,
+        rows.c.user_id,
+        rows.c.payload,
+        sa.literal(urgency),
+        rows.c.topic,
+    ).join(PushSubscription, PushSubscription.user_id == rows.c.user_id)
+    result = connection.execute(
+        insert(PushDelivery)
+        .from_select(
+            ["notification_id", "subscription_id", "user_id", "payload", "urgency", "topic"],
+            select,
+        )
+        .on_conflict_do_nothing()
+    )
+    return result.rowcount
+
+
+@dataclass(frozen=True)
+class DueDelivery:
+    notification_id: uuid.UUID
+    subscription_id: uuid.UUID
+    endpoint: str
+    p256dh: str
+    auth: str
+    payload: dict[str, Any]
+    urgency: str
+    topic: str | None
+    attempts: int
+
+
+def due_deliveries(
+    connection: sa.Connection, notification_ids: Sequence[uuid.UUID], *, now: dt.datetime
+) -> list[DueDelivery]:
+    """The pending deliveries of these notifications whose next attempt is due."""
+    rows = connection.execute(
+        sa.select(
+            PushDelivery.notification_id,
+            PushDelivery.subscription_id,
+            PushSubscription.endpoint,
+            PushSubscription.p256dh,
+            PushSubscription.auth,
+            PushDelivery.payload,
+            PushDelivery.urgency,
+            PushDelivery.topic,
+            PushDelivery.attempts,
+        )
+        .join(PushSubscription, PushSubscription.id == PushDelivery.subscription_id)
+        .where(
+            PushDelivery.notification_id == sa.any_(_uuids(notification_ids)),
+            PushDelivery.status == "pending",
+            PushDelivery.next_attempt_at <= now,
+        )
+    ).all()
+    return [DueDelivery(*row) for row in rows]
+
+
+def next_attempt(
+    connection: sa.Connection, notification_ids: Sequence[uuid.UUID]
+) -> dt.datetime | None:
+    """When the earliest delivery of these notifications still pending is due (None: none)."""
+    return connection.scalar(
+        sa.select(sa.func.min(PushDelivery.next_attempt_at)).where(
+            PushDelivery.notification_id == sa.any_(_uuids(notification_ids)),
+            PushDelivery.status == "pending",
+        )
+    )
+
+
+@dataclass(frozen=True)
+class Recorded:
+    notification_id: uuid.UUID
+    subscription_id: uuid.UUID
+    status: str  # pending (to retry), delivered, rejected, failed
+    attempts: int
+    next_attempt_at: dt.datetime
+    last_status: int | None
+    last_error: str | None
+    delivered_at: dt.datetime | None
+
+
+def record(connection: sa.Connection, outcomes: Sequence[Recorded]) -> None:
+    """Write the outcome of a round of sends, in one statement."""
+    if not outcomes:
+        return
+    rows = (
+        sa.func.unnest(
+            _uuids([o.notification_id for o in outcomes], "n"),
+            _uuids([o.subscription_id for o in outcomes], "s"),
+            sa.bindparam("status", [o.status for o in outcomes], type_=ARRAY(sa.Text())),
+            sa.bindparam("attempts", [o.attempts for o in outcomes], type_=ARRAY(sa.Integer())),
+            sa.bindparam(
+                "next_at",
+                [o.next_attempt_at for o in outcomes],
+                type_=ARRAY(sa.DateTime(timezone=True)),
+            ),
+            sa.bindparam(
+                "last_status", [o.last_status for o in outcomes], type_=ARRAY(sa.SmallInteger())
+            ),
+            sa.bindparam("last_error", [o.last_error for o in outcomes], type_=ARRAY(sa.Text())),
+            sa.bindparam(
+                "delivered_at",
+                [o.delivered_at for o in outcomes],
+                type_=ARRAY(sa.DateTime(timezone=True)),
+            ),
+        )
+        .table_valued(
+            sa.column("notification_id", sa.Uuid()),
+            sa.column("subscription_id", sa.Uuid()),
+            sa.column("status", sa.Text()),
+            sa.column("attempts", sa.Integer()),
+            sa.column("next_attempt_at", sa.DateTime(timezone=True)),
+            sa.column("last_status", sa.SmallInteger()),
+            sa.column("last_error", sa.Text()),
+            sa.column("delivered_at", sa.DateTime(timezone=True)),
+        )
+        .render_derived(name="outcome")
+    )
+    connection.execute(
+        sa.update(PushDelivery)
+        .where(
+            PushDelivery.notification_id == rows.c.notification_id,
+            PushDelivery.subscription_id == rows.c.subscription_id,
+        )
+        .values(
+            status=rows.c.status,
+            attempts=rows.c.attempts,
+            next_attempt_at=rows.c.next_attempt_at,
+            last_status=rows.c.last_status,
+            last_error=rows.c.last_error,
+            delivered_at=rows.c.delivered_at,
+        )
+    )
+
+
+def prune_deliveries(connection: sa.Connection, *, before: dt.datetime) -> int:
+    """Forget finished deliveries created before `before`."""
+    result = connection.execute(
+        sa.delete(PushDelivery).where(
+            PushDelivery.status != "pending", PushDelivery.created_at < before
+        )
+    )
+    return result.rowcount
+
+
+@dataclass(frozen=True)
+class DueReminder:
+    task_id: uuid.UUID
+    user_id: uuid.UUID
+    title: str
+    remind_at: dt.datetime
+    due_at: dt.datetime | None
+
+
+def claim_reminders(
+    connection: sa.Connection, *, now: dt.datetime, limit: int
+) -> list[DueReminder]:
+    """Lock up to `limit` tasks whose reminder time has come and that were not reminded for it."""
+    rows = connection.execute(
+        sa.select(Task.id, Task.user_id, Task.title, Task.remind_at, Task.due_at)
+        .where(
+            Task.remind_at.is_not(None),
+            sa.not_(Task.completed),
+            Task.remind_at.is_distinct_from(Task.reminded_for),
+            Task.remind_at <= now,
+        )
+        .order_by(Task.remind_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    return [
+        DueReminder(
+            task_id=r.id, user_id=r.user_id, title=r.title, remind_at=r.remind_at, due_at=r.due_at
+        )
+        for r in rows
+    ]
+
+
+def mark_reminded(connection: sa.Connection, reminders: Sequence[DueReminder]) -> None:
+    """Remember which `remind_at` value each task was handled for."""
+    if not reminders:
+        return
+    rows = (
+        sa.func.unnest(
+            _uuids([r.task_id for r in reminders], "task_ids"),
+            sa.bindparam(
+                "remind_ats",
+                [r.remind_at for r in reminders],
+                type_=ARRAY(sa.DateTime(timezone=True)),
+            ),
+        )
+        .table_valued(
+            sa.column("task_id", sa.Uuid()), sa.column("remind_at", sa.DateTime(timezone=True))
+        )
+        .render_derived(name="handled")
+    )
+    connection.execute(
+        sa.update(Task).where(Task.id == rows.c.task_id).values(reminded_for=rows.c.remind_at)
+    )
+
+
+def _uuids(values: Sequence[uuid.UUID], name: str = "ids") -> sa.BindParameter[Any]:
+    return sa.bindparam(name, list(values), type_=ARRAY(sa.Uuid()))

@@ -1,0 +1,349 @@
+"""Notifications: queueing them, delivering them to every subscription, and task reminders.
+
+A notification becomes one delivery record per subscription of its user. A job sends the due
+deliveries of its notifications concurrently over the process's shared HTTP client, records each
+outcome, deletes the subscriptions the push service reports gone, and, while some delivery still
+waits for a retry, has procrastinate run it again at that moment. It ends when every delivery has
+a final outcome. A delivered message is never sent again; the one window for a duplicate is a
+worker dying between the push service's 201 and the next write (at most one flush of answers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import procrastinate
+import sqlalchemy as sa
+from procrastinate.exceptions import JobAborted
+from procrastinate.retry import BaseRetryStrategy, RetryDecision
+from sqlalchemy.engine import Engine
+
+from planner_jobs.db import push as db
+from planner_jobs.domain.push import (
+    MAX_PLAINTEXT,
+    Outcome,
+    ReminderDecision,
+    classify,
+    reminder_decision,
+    retry_delay,
+)
+from planner_jobs.jobs.context import runtime_of
+from planner_jobs.jobs.defer import defer_in_transaction
+from planner_jobs.push.encryption import PayloadTooLarge
+from planner_jobs.push.sender import Answer, Message, payload_bytes
+
+if TYPE_CHECKING:
+    from planner_jobs.metrics import Metrics
+    from planner_jobs.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+IN_FLIGHT = 100  # concurrent requests per job
+FLUSH_EVERY = 200  # answers recorded per write
+REMINDER_BATCH = 1000
+_NAMESPACE = uuid.UUID("6f7c2a52-3c1e-4d1f-9a1e-0d5b8f1f2c11")
+
+
+class RetryLater(Exception):
+    """Some deliveries wait for a retry: run the job again at `at`."""
+
+    def __init__(self, at: dt.datetime) -> None:
+        super().__init__(f"deliveries pending until {at.isoformat()}")
+        self.at = at
+
+
+class NotificationRetry(BaseRetryStrategy):
+    """Reruns a notification job when its earliest pending delivery is due, hands it back on
+    shutdown, and backs off while the database is away."""
+
+    def get_retry_decision(
+        self, *, exception: BaseException, job: procrastinate.jobs.Job
+    ) -> RetryDecision | None:
+        if isinstance(exception, RetryLater):
+            return RetryDecision(retry_at=exception.at)
+        if isinstance(exception, JobAborted):
+            return RetryDecision(retry_in={"seconds": 0})
+        if isinstance(exception, sa.exc.OperationalError) and job.attempts < 20:
+            return RetryDecision(retry_in={"seconds": 30})
+        return None
+
+
+def check_payload(payload: dict[str, Any]) -> None:
+    """Refuse before queueing what no push service would accept."""
+    size = len(payload_bytes(payload))
+    if size > MAX_PLAINTEXT:
+        raise PayloadTooLarge(
+            f"the notification payload is {size} bytes of JSON; at most {MAX_PLAINTEXT} fit"
+        )
+
+
+def queue_notification(
+    engine: Engine, job_app: procrastinate.App, user_id: uuid.UUID, payload: dict[str, Any]
+) -> int | None:
+    """Queue `notifications.send` for a user (the CLI's `notify`)."""
+    check_payload(payload)
+    with engine.begin() as connection:
+        return defer_in_transaction(
+            connection, job_app, "notifications.send", userId=str(user_id), payload=payload
+        )
+
+
+async def send_notification(
+    context: procrastinate.JobContext,
+    userId: str,
+    payload: dict[str, Any],
+    urgency: str = "normal",
+    topic: str | None = None,
+) -> str:
+    """`notifications.send`: one notification to each of a user's subscriptions."""
+    runtime = runtime_of(context)
+    check_payload(payload)
+    # Derived from the job: a retried job finds the deliveries its first run created.
+    notification = uuid.uuid5(_NAMESPACE, f"job:{context.job.id}")
+
+    def create() -> int:
+        with runtime.engine.begin() as connection:
+            return db.create_deliveries(
+                connection,
+                [(notification, uuid.UUID(userId), payload)],
+                urgency=urgency,
+                topics=[topic],
+            )
+
+    await asyncio.to_thread(create)
+    return await deliver(runtime, [notification])
+
+
+async def deliver_notifications(
+    context: procrastinate.JobContext,
+    notificationIds: list[str],
+) -> str:
+    """`notifications.deliver`: the deliveries of notifications queued in bulk (reminders)."""
+    return await deliver(runtime_of(context), [uuid.UUID(n) for n in notificationIds])
+
+
+@dataclass
+class _Tally:
+    delivered: int = 0
+    retrying: int = 0
+    rejected: int = 0
+    gone: int = 0
+
+    def line(self, notifications: int) -> str:
+        return (
+            f"{notifications} notification(s): {self.delivered} delivered, {self.gone} gone,"
+            f" {self.rejected} rejected, {self.retrying} to retry"
+        )
+
+
+async def deliver(runtime: Runtime, notifications: Sequence[uuid.UUID]) -> str:
+    """Send the due deliveries of `notifications`; raise `RetryLater` while some are pending."""
+    engine, metrics = runtime.engine, runtime.metrics
+    now = dt.datetime.now(dt.UTC)
+    due = await asyncio.to_thread(_due, engine, notifications, now)
+    sender = runtime.push.sender()
+    gate = asyncio.Semaphore(IN_FLIGHT)
+    tally = _Tally()
+
+    async def send(delivery: db.DueDelivery) -> tuple[db.DueDelivery, Answer]:
+        async with gate:
+            message = Message(
+                endpoint=delivery.endpoint,
+                p256dh=delivery.p256dh,
+                auth=delivery.auth,
+                payload=delivery.payload,
+                urgency=delivery.urgency,
+                topic=delivery.topic,
+            )
+            return delivery, await sender.send(message)
+
+    pending: list[db.Recorded] = []
+    gone: list[uuid.UUID] = []
+    for finished in asyncio.as_completed([send(d) for d in due]):
+        delivery, answer = await finished
+        recorded = _outcome(delivery, answer, tally, metrics)
+        if recorded is None:
+            gone.append(delivery.subscription_id)
+        else:
+            pending.append(recorded)
+        if len(pending) + len(gone) >= FLUSH_EVERY:
+            await asyncio.to_thread(_write, engine, pending, gone, metrics)
+            pending, gone = [], []
+    await asyncio.to_thread(_write, engine, pending, gone, metrics)
+    next_at = await asyncio.to_thread(_next_attempt, engine, notifications)
+    if next_at is not None:
+        log.info("%s; next attempt at %s", tally.line(len(notifications)), next_at.isoformat())
+        raise RetryLater(next_at)
+    return tally.line(len(notifications))
+
+
+def _due(engine: Engine, ids: Sequence[uuid.UUID], now: dt.datetime) -> list[db.DueDelivery]:
+    with engine.connect() as connection:
+        return db.due_deliveries(connection, ids, now=now)
+
+
+def _next_attempt(engine: Engine, ids: Sequence[uuid.UUID]) -> dt.datetime | None:
+    with engine.connect() as connection:
+        return db.next_attempt(connection, ids)
+
+
+def _write(
+    engine: Engine, outcomes: list[db.Recorded], gone: list[uuid.UUID], metrics: Metrics
+) -> None:
+    with engine.begin() as connection:
+        db.record(connection, outcomes)
+        deleted = db.delete_subscriptions(connection, gone)
+    metrics.subscriptions_deleted.inc(deleted)
+
+
+def _outcome(
+    delivery: db.DueDelivery, answer: Answer, tally: _Tally, metrics: Metrics
+) -> db.Recorded | None:
+    """The record to write for one answer (None: the subscription is gone, delete it)."""
+    now = dt.datetime.now(dt.UTC)
+    outcome = classify(answer.status)
+    host = urlsplit(delivery.endpoint).hostname or "?"
+    metrics.pushes.labels(
+        outcome=outcome.value, status=str(answer.status or "none"), host=host
+    ).inc()
+    metrics.push_seconds.labels(host=host).observe(answer.seconds)
+    attempts = delivery.attempts + 1
+
+    def recorded(
+        status: str, *, next_at: dt.datetime = now, delivered_at: dt.datetime | None = None
+    ) -> db.Recorded:
+        return db.Recorded(
+            notification_id=delivery.notification_id,
+            subscription_id=delivery.subscription_id,
+            status=status,
+            attempts=attempts,
+            next_attempt_at=next_at,
+            last_status=answer.status,
+            last_error=None if status == "delivered" else answer.detail,
+            delivered_at=delivered_at,
+        )
+
+    if outcome is Outcome.DELIVERED:
+        tally.delivered += 1
+        return recorded("delivered", delivered_at=now)
+    if outcome is Outcome.GONE:
+        tally.gone += 1
+        log.info(
+            "subscription %s is gone (HTTP %s): deleting it",
+            delivery.subscription_id,
+            answer.status,
+        )
+        return None
+    if outcome is Outcome.REJECTED:
+        tally.rejected += 1
+        log.error(
+            "push to %s refused with HTTP %s (subscription %s kept): %s",
+            host,
+            answer.status,
+            delivery.subscription_id,
+            answer.detail,
+        )
+        return recorded("rejected")
+    wait = retry_delay(attempts, answer.retry_after)
+    if wait is None:
+        tally.rejected += 1
+        log.warning("push to %s failed %d times, giving up: %s", host, attempts, answer.detail)
+        return recorded("failed")
+    tally.retrying += 1
+    return recorded("pending", next_at=now + wait)
+
+
+@dataclass(frozen=True)
+class ReminderSummary:
+    sent: int
+    skipped: int
+
+    def line(self) -> str:
+        return f"queued {self.sent} reminders, skipped {self.skipped} too late to send"
+
+
+def reminder_payload(reminder: db.DueReminder) -> dict[str, Any]:
+    title = reminder.title if len(reminder.title) <= 500 else reminder.title[:499] + "…"
+    return {
+        "title": f"Reminder: {title}",
+        "body": title,
+        "tag": f"task-{reminder.task_id}",
+        "data": {"taskId": str(reminder.task_id), "remindAt": reminder.remind_at.isoformat()},
+    }
+
+
+def send_reminders(
+    engine: Engine,
+    job_app: procrastinate.App,
+    *,
+    now: dt.datetime,
+    grace: dt.timedelta,
+    metrics: Metrics | None = None,
+    batch_size: int = REMINDER_BATCH,
+) -> ReminderSummary:
+    """Queue the notifications of due reminders, a batch per transaction: a task is marked
+    reminded in the transaction that queues its delivery job, so neither happens alone."""
+    sent = skipped = 0
+    while True:
+        with engine.begin() as connection:
+            due = db.claim_reminders(connection, now=now, limit=batch_size)
+            if not due:
+                break
+            sending = [
+                r
+                for r in due
+                if reminder_decision(r.remind_at, completed=False, now=now, grace=grace)
+                is ReminderDecision.SEND
+            ]
+            notifications = [
+                (uuid.uuid5(_NAMESPACE, f"reminder:{r.task_id}:{r.remind_at.isoformat()}"), r)
+                for r in sending
+            ]
+            created = db.create_deliveries(
+                connection,
+                [(n, r.user_id, reminder_payload(r)) for n, r in notifications],
+                topics=[r.task_id.hex for _, r in notifications],
+            )
+            db.mark_reminded(connection, due)
+            if created:
+                defer_in_transaction(
+                    connection,
+                    job_app,
+                    "notifications.deliver",
+                    notificationIds=[str(n) for n, _ in notifications],
+                )
+        sent += len(sending)
+        skipped += len(due) - len(sending)
+    if metrics is not None:
+        metrics.reminders.labels(result="sent").inc(sent)
+        metrics.reminders.labels(result="skipped").inc(skipped)
+    return ReminderSummary(sent=sent, skipped=skipped)
+
+
+def reminders_task(context: procrastinate.JobContext, timestamp: int) -> str:
+    """Periodic task (every minute)."""
+    runtime = runtime_of(context)
+    return send_reminders(
+        runtime.engine,
+        runtime.job_app,
+        now=dt.datetime.now(dt.UTC),
+        grace=dt.timedelta(seconds=runtime.settings.reminder_grace),
+        metrics=runtime.metrics,
+    ).line()
+
+
+def prune_deliveries_task(context: procrastinate.JobContext, timestamp: int) -> str:
+    """Periodic task (daily): forget finished delivery records after a week."""
+    runtime = runtime_of(context)
+    with runtime.engine.begin() as connection:
+        pruned = db.prune_deliveries(
+            connection, before=dt.datetime.now(dt.UTC) - dt.timedelta(days=7)
+        )
+    return f"forgot {pruned} finished deliveries"
