@@ -7,6 +7,7 @@ import uuid
 
 from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from planner_jobs.api.auth import CurrentUserId
 from planner_jobs.api.deps import RuntimeDep
@@ -17,7 +18,8 @@ from planner_jobs.push.subscriptions import subscription_problems
 router = APIRouter(tags=["push"])
 
 
-class SubscriptionKeys(Body):
+class SubscriptionKeys(BaseModel):
+    # Named as browsers name them (a camelCase alias would be "p256Dh").
     p256dh: str
     auth: str
 

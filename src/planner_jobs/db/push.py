@@ -97,7 +97,9 @@ def create_deliveries(
             ["notification_id", "subscription_id", "user_id", "payload", "urgency", "topic"],
             select,
         )
-        .on_conflict_do_nothing()
+        .on_conflict_do_nothing(),
+        # SQLAlchemy keeps the rowcount of an INSERT only when asked to.
+        execution_options={"preserve_rowcount": True},
     )
     return result.rowcount
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 
 import http_ece
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from planner_jobs.domain.push import MAX_PLAINTEXT
@@ -31,17 +30,13 @@ def encrypt(
         raise PayloadTooLarge(
             f"the notification is {len(plaintext)} bytes; at most {MAX_PLAINTEXT} fit in a push"
         )
-    ephemeral = ephemeral or ec.generate_private_key(ec.SECP256R1())
-    sender_public = ephemeral.public_key().public_bytes(
-        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-    )
+    # The header's key id is the ephemeral public key: http_ece puts it there itself.
     body: bytes = http_ece.encrypt(
         plaintext,
         salt=salt or os.urandom(16),
-        private_key=ephemeral,
+        private_key=ephemeral or ec.generate_private_key(ec.SECP256R1()),
         dh=p256dh,
         auth_secret=auth,
-        keyid=sender_public,
         rs=RECORD_SIZE,
         version="aes128gcm",
     )

@@ -15,18 +15,22 @@ from planner_jobs.push.encryption import encrypt
 from planner_jobs.push.keys import b64url_decode
 from planner_jobs.push.vapid import VapidSigner
 
-TIMEOUT = httpx2.Timeout(10.0, connect=5.0)
+DEFAULT_TIMEOUT = 10.0  # seconds for a push service to answer
 LIMITS = httpx2.Limits(max_connections=100, max_keepalive_connections=100)
 
 
-def new_client() -> httpx2.AsyncClient:
+def new_client(*, timeout: float = DEFAULT_TIMEOUT) -> httpx2.AsyncClient:
     """The one HTTP client of a process: pooled connections, HTTP/2 where offered, timeouts.
 
     Redirects are not followed (a push service does not redirect; following one would defeat
     the endpoint allowlist).
     """
     return httpx2.AsyncClient(
-        http2=True, timeout=TIMEOUT, limits=LIMITS, follow_redirects=False, trust_env=False
+        http2=True,
+        timeout=httpx2.Timeout(timeout, connect=min(timeout, 5.0)),
+        limits=LIMITS,
+        follow_redirects=False,
+        trust_env=False,
     )
 
 

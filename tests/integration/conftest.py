@@ -1,0 +1,100 @@
+"""Fixtures of the integration tests that talk to push services: a real receiver, a runtime
+allowed to push to it, and helpers to subscribe browsers and run the workers."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from planner_jobs.jobs.worker import WorkerPlan
+from planner_jobs.push.service import PushService
+from planner_jobs.runtime import Runtime, open_runtime
+from planner_jobs.service import serve
+from planner_jobs.settings import DEFAULT_PUSH_ALLOWED_HOSTS, Settings
+from tests.data import add_user, utc
+from tests.push_receiver import Browser, PushReceiver
+
+
+@pytest.fixture
+def receiver() -> Iterator[PushReceiver]:
+    with PushReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def push_runtime(database_url: str, tmp_path: Path, receiver: PushReceiver) -> Iterator[Runtime]:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        database_url=database_url,
+        data_dir=tmp_path,
+        push_allowed_hosts=(*DEFAULT_PUSH_ALLOWED_HOSTS, receiver.host),
+        push_ttl=3600,
+    )
+    with open_runtime(settings, periodic=False) as runtime:
+        # A short timeout, so the "slow push service" case does not take ten seconds.
+        push = PushService(runtime.push.keys, subject=settings.vapid_subject, ttl=3600, timeout=1.0)
+        receiver.vapid_public_key = push.keys.application_server_key
+        yield dataclasses.replace(runtime, push=push)
+
+
+def subscribe(runtime: Runtime, user: uuid.UUID, receiver: PushReceiver, name: str) -> Browser:
+    browser = receiver.browser(name)
+    with runtime.engine.begin() as c:
+        c.execute(
+            sa.text(
+                "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth)"
+                " VALUES (:u, :e, :p, :a)"
+            ),
+            {"u": user, "e": receiver.endpoint(name), "p": browser.p256dh, "a": browser.auth},
+        )
+    return browser
+
+
+def new_user(runtime: Runtime) -> uuid.UUID:
+    with runtime.engine.begin() as c:
+        return add_user(c, created_at=utc("2026-03-01T00:00"))
+
+
+def work(runtime: Runtime, *queues: str) -> None:
+    """Run a burst worker on `queues` (default: notifications) until nothing is ready."""
+    plan = WorkerPlan(queues=list(queues) or ["notifications"])
+    asyncio.run(serve(runtime, workers=[plan], burst=True))
+
+
+def time_passes(runtime: Runtime) -> None:
+    """Make every scheduled retry due now (instead of waiting for it)."""
+    with runtime.engine.begin() as c:
+        c.execute(
+            sa.text("UPDATE push_deliveries SET next_attempt_at = now() WHERE status = 'pending'")
+        )
+        c.execute(
+            sa.text("UPDATE procrastinate_jobs SET scheduled_at = now() WHERE status = 'todo'")
+        )
+
+
+def deliveries(runtime: Runtime) -> list[tuple[str, int, int | None]]:
+    with runtime.engine.connect() as c:
+        return [
+            (row.status, row.attempts, row.last_status)
+            for row in c.execute(
+                sa.text(
+                    "SELECT status, attempts, last_status FROM push_deliveries ORDER BY created_at"
+                )
+            )
+        ]
+
+
+def job_statuses(runtime: Runtime) -> list[str]:
+    with runtime.engine.connect() as c:
+        return list(c.scalars(sa.text("SELECT status FROM procrastinate_jobs ORDER BY id")))
+
+
+def subscription_count(runtime: Runtime) -> int:
+    with runtime.engine.connect() as c:
+        return c.scalar(sa.text("SELECT count(*) FROM push_subscriptions")) or 0

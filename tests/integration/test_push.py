@@ -1,0 +1,282 @@
+"""Notifications end to end: a real receiver checks VAPID and TTL and decrypts every message."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Iterator
+
+import jwt
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from planner_jobs.api.app import create_app
+from planner_jobs.jobs.notifications import queue_notification
+from planner_jobs.push.encryption import PayloadTooLarge
+from planner_jobs.runtime import Runtime
+from tests.integration.conftest import (
+    deliveries,
+    job_statuses,
+    new_user,
+    subscribe,
+    subscription_count,
+    time_passes,
+    work,
+)
+from tests.push_receiver import Answer, PushReceiver
+
+PAYLOAD = {"title": "Hello ☀", "body": 'Quotes " and\nnewlines, & <tags>'}
+
+
+def test_a_notification_reaches_every_subscription_of_its_user(
+    push_runtime: Runtime, receiver: PushReceiver
+) -> None:
+    user, other = new_user(push_runtime), new_user(push_runtime)
+    subscribe(push_runtime, user, receiver, "laptop")
+    subscribe(push_runtime, user, receiver, "phone")
+    subscribe(push_runtime, other, receiver, "someone-else")
+
+    queue_notification(push_runtime.engine, push_runtime.job_app, user, PAYLOAD)
+    work(push_runtime)
+
+    assert receiver.errors == []
+    assert receiver.payloads("laptop") == [PAYLOAD]
+    assert receiver.payloads("phone") == [PAYLOAD]
+    assert receiver.payloads("someone-else") == []
+    message = receiver.received[0]
+    assert message.headers["ttl"] == "3600"
+    assert message.headers["urgency"] == "normal"
+    assert message.claims["sub"] == "mailto:admin@localhost"
+    assert job_statuses(push_runtime) == ["succeeded"]
+    assert [status for status, *_ in deliveries(push_runtime)] == ["delivered", "delivered"]
+
+
+@pytest.mark.parametrize("status", [404, 410])
+def test_a_gone_subscription_is_deleted_and_the_others_still_get_it(
+    push_runtime: Runtime, receiver: PushReceiver, status: int
+) -> None:
+    user = new_user(push_runtime)
+    subscribe(push_runtime, user, receiver, "gone")
+    subscribe(push_runtime, user, receiver, "alive")
+    receiver.script("gone", Answer(status=status))
+
+    queue_notification(push_runtime.engine, push_runtime.job_app, user, PAYLOAD)
+    work(push_runtime)
+
+    assert receiver.payloads("alive") == [PAYLOAD]
+    assert subscription_count(push_runtime) == 1
+    assert push_runtime.metrics.subscriptions_deleted._value.get() == 1
+    assert job_statuses(push_runtime) == ["succeeded"]
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        Answer(status=500),
+        Answer(status=503),
+        Answer(status=429, retry_after="120"),
+        Answer(close=True),
+        Answer(delay=2.0),  # slower than the client's timeout
+    ],
+    ids=["500", "503", "429", "closed", "slow"],
+)
+def test_a_transient_failure_is_retried_for_that_subscription_alone(
+    push_runtime: Runtime, receiver: PushReceiver, failure: Answer
+) -> None:
+    user = new_user(push_runtime)
+    subscribe(push_runtime, user, receiver, "flaky")
+    subscribe(push_runtime, user, receiver, "fine")
+    receiver.script("flaky", failure)
+    before = dt.datetime.now(dt.UTC)
+
+    queue_notification(push_runtime.engine, push_runtime.job_app, user, PAYLOAD)
+    work(push_runtime)
+
+    assert receiver.payloads("fine") == [PAYLOAD]
+    assert receiver.payloads("flaky") == []
+    with push_runtime.engine.connect() as c:
+        next_attempt = c.scalar(
+            sa.text("SELECT next_attempt_at FROM push_deliveries WHERE status = 'pending'")
+        )
+        scheduled = c.scalar(sa.text("SELECT scheduled_at FROM procrastinate_jobs"))
+    wait = 120 if failure.retry_after else 5
+    assert next_attempt >= before + dt.timedelta(seconds=wait)
+    assert scheduled == next_attempt  # the job comes back exactly then
+    assert job_statuses(push_runtime) == ["todo"]
+
+    time_passes(push_runtime)
+    work(push_runtime)
+
+    assert receiver.payloads("flaky") == [PAYLOAD]
+    assert receiver.payloads("fine") == [PAYLOAD]  # accepted once, never sent again
+    assert receiver.requests["fine"] == 1
+    assert job_statuses(push_runtime) == ["succeeded"]
+    assert subscription_count(push_runtime) == 2
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 413])
+def test_a_refusal_of_our_request_is_final_logged_and_keeps_the_subscription(
+    push_runtime: Runtime, receiver: PushReceiver, status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    user = new_user(push_runtime)
+    subscribe(push_runtime, user, receiver, "picky")
+    receiver.script("picky", Answer(status=status, body="UnauthorizedRegistration"))
+
+    queue_notification(push_runtime.engine, push_runtime.job_app, user, PAYLOAD)
+    with caplog.at_level(logging.ERROR):
+        work(push_runtime)
+
+    assert deliveries(push_runtime) == [("rejected", 1, status)]
+    assert subscription_count(push_runtime) == 1
+    assert job_statuses(push_runtime) == ["succeeded"]
+    assert any("UnauthorizedRegistration" in r.getMessage() for r in caplog.records)
+
+
+def test_a_subscription_that_keeps_failing_is_given_up_eventually(
+    push_runtime: Runtime, receiver: PushReceiver
+) -> None:
+    user = new_user(push_runtime)
+    subscribe(push_runtime, user, receiver, "down")
+    receiver.script("down", *[Answer(status=500)] * 20)
+
+    queue_notification(push_runtime.engine, push_runtime.job_app, user, PAYLOAD)
+    for _ in range(8):
+        work(push_runtime)
+        time_passes(push_runtime)
+
+    assert deliveries(push_runtime) == [("failed", 8, 500)]
+    assert job_statuses(push_runtime) == ["succeeded"]
+    assert receiver.requests["down"] == 8
+
+
+def test_a_payload_too_large_is_refused_before_anything_is_sent(push_runtime: Runtime) -> None:
+    user = new_user(push_runtime)
+
+    with pytest.raises(PayloadTooLarge, match="at most 3993"):
+        queue_notification(
+            push_runtime.engine, push_runtime.job_app, user, {"title": "x", "body": "y" * 4000}
+        )
+    assert job_statuses(push_runtime) == []
+
+
+def bearer(runtime: Runtime, user: uuid.UUID) -> dict[str, str]:
+    token = jwt.encode(
+        {"sub": str(user), "exp": dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)},
+        runtime.settings.jwt_secret.get_secret_value(),
+        "HS256",
+    )
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def client(push_runtime: Runtime) -> Iterator[TestClient]:
+    with TestClient(create_app(push_runtime)) as client:
+        yield client
+
+
+def browser_json(receiver: PushReceiver, name: str, **overrides: object) -> dict[str, object]:
+    browser = receiver.browser(name)
+    body: dict[str, object] = {
+        "endpoint": receiver.endpoint(name),
+        "expirationTime": None,
+        "keys": {"p256dh": browser.p256dh, "auth": browser.auth},
+    }
+    body.update(overrides)
+    return body
+
+
+def test_subscribing_creates_then_takes_over_an_endpoint(
+    client: TestClient, push_runtime: Runtime, receiver: PushReceiver
+) -> None:
+    ada, bob = new_user(push_runtime), new_user(push_runtime)
+    body = browser_json(receiver, "shared")
+
+    first = client.post("/api/push-subscriptions", json=body, headers=bearer(push_runtime, ada))
+    again = client.post("/api/push-subscriptions", json=body, headers=bearer(push_runtime, bob))
+
+    assert first.status_code == 201
+    assert again.status_code == 200
+    assert first.json()["id"] == again.json()["id"]
+    with push_runtime.engine.connect() as c:
+        owner = c.scalar(sa.text("SELECT user_id FROM push_subscriptions"))
+    assert owner == bob
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"endpoint": "https://evil.example.com/push"}, "endpoint"),
+        ({"endpoint": "http://fcm.googleapis.com/x"}, "endpoint"),
+        ({"endpoint": "https://169.254.169.254/latest"}, "endpoint"),
+        ({"endpoint": "https://u:p@fcm.googleapis.com/x"}, "endpoint"),
+        ({"keys": {"p256dh": "BAAA", "auth": "BTBZMqHH6r4Tts7J_aSIgg"}}, "keys.p256dh"),
+        ({"keys": {"p256dh": "B" + "A" * 86, "auth": "BTBZMqHH6r4Tts7J_aSIgg"}}, "keys.p256dh"),
+        ({"keys": {"p256dh": None, "auth": "BTBZMqHH6r4Tts7J_aSIgg"}}, "keys.p256dh"),
+        ({"keys": {"auth": "BTBZMqHH6r4Tts7J_aSIgg"}}, "keys.p256dh"),
+    ],
+)
+def test_a_bad_subscription_is_422_naming_the_field(
+    client: TestClient,
+    push_runtime: Runtime,
+    receiver: PushReceiver,
+    change: dict[str, object],
+    field: str,
+) -> None:
+    body = browser_json(receiver, "bad", **change)
+
+    response = client.post(
+        "/api/push-subscriptions", json=body, headers=bearer(push_runtime, new_user(push_runtime))
+    )
+
+    assert response.status_code == 422
+    assert field in response.json()["message"]
+    assert subscription_count(push_runtime) == 0
+
+
+def test_an_auth_secret_of_the_wrong_length_is_422(
+    client: TestClient, push_runtime: Runtime, receiver: PushReceiver
+) -> None:
+    body = browser_json(receiver, "bad")
+    body["keys"] = {**body["keys"], "auth": "c2hvcnQ"}  # type: ignore[dict-item]
+
+    response = client.post(
+        "/api/push-subscriptions", json=body, headers=bearer(push_runtime, new_user(push_runtime))
+    )
+
+    assert response.status_code == 422
+    assert "keys.auth" in response.json()["message"]
+
+
+def test_unsubscribing_is_for_the_owner_only(
+    client: TestClient, push_runtime: Runtime, receiver: PushReceiver
+) -> None:
+    ada, bob = new_user(push_runtime), new_user(push_runtime)
+    created = client.post(
+        "/api/push-subscriptions",
+        json=browser_json(receiver, "ada"),
+        headers=bearer(push_runtime, ada),
+    ).json()
+
+    assert (
+        client.delete(
+            f"/api/push-subscriptions/{created['id']}", headers=bearer(push_runtime, bob)
+        ).status_code
+        == 404
+    )
+    assert (
+        client.delete(
+            f"/api/push-subscriptions/{created['id']}", headers=bearer(push_runtime, ada)
+        ).status_code
+        == 204
+    )
+    assert subscription_count(push_runtime) == 0
+    assert client.delete(f"/api/push-subscriptions/{created['id']}").status_code == 401
+
+
+def test_the_public_key_needs_no_token(client: TestClient, push_runtime: Runtime) -> None:
+    response = client.get("/api/push/public-key")
+
+    assert response.status_code == 200
+    assert response.json() == {"publicKey": push_runtime.push.keys.application_server_key}
