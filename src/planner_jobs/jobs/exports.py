@@ -189,7 +189,10 @@ def _build(runtime: Runtime, export_id: uuid.UUID, *, check: Callable[[], None])
             except BaseException:
                 path.unlink(missing_ok=True)
                 raise
-        storage.put(key, path, media_type=export_format.media_type)
+        try:
+            storage.put(key, path, media_type=export_format.media_type)
+        finally:
+            path.unlink(missing_ok=True)  # consumed by a successful put; a failed one leaves it
         completed_at = dt.datetime.now(dt.UTC)
         expires_at = completed_at + dt.timedelta(days=settings.export_retention_days)
         with engine.begin() as connection:

@@ -21,11 +21,11 @@ class LocalStorage:
 
     def put(self, key: str, source: Path, *, media_type: str) -> None:
         target = self.path_of(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
         # Copied (when another file system) to a hidden name, then renamed: a reader sees the
         # whole file or nothing.
         staging = target.with_name(f".{target.name}.part")
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(source, staging)
             os.replace(staging, target)
         except OSError as exc:

@@ -4,11 +4,13 @@ presigned links."""
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import boto3
+import boto3.exceptions
 import botocore.exceptions
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
@@ -63,13 +65,17 @@ class S3Storage:
                 ExtraArgs={"ContentType": media_type},
                 Config=self.transfer,
             )
+        except boto3.exceptions.S3UploadFailedError as exc:
+            # s3transfer wraps the last error of the (aborted) upload; classify that one.
+            cause = exc.__cause__ or exc.__context__
+            raise _storage_error("upload", cause if isinstance(cause, Exception) else exc) from exc
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise _storage_error("upload", exc) from exc
         finally:
             source.unlink(missing_ok=True)
 
     def link(self, key: str, *, export_id: str, filename: str, expires_at: dt.datetime) -> str:
-        seconds = max(1, int((expires_at - dt.datetime.now(dt.UTC)).total_seconds()))
+        seconds = max(1, math.ceil((expires_at - dt.datetime.now(dt.UTC)).total_seconds()))
         return self.client.generate_presigned_url(
             "get_object",
             Params={
