@@ -1,0 +1,79 @@
+"""A worker killed in the middle of an export: nothing half-written shows, the job is not stuck,
+and the export completes exactly once on another worker."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from planner_jobs.db.engine import create_engine, libpq_url
+from planner_jobs.jobs.app import build_job_app
+from planner_jobs.jobs.defer import defer_in_transaction
+from planner_jobs.jobs.exports import request_export
+from tests.acceptance.conftest import Cli
+from tests.data import add_user, utc
+
+
+def test_an_export_interrupted_by_a_dead_worker_completes_once(
+    cli: Cli, database_url: str, processes: list, tmp_path: Path
+) -> None:
+    engine = create_engine(database_url)
+    job_app = build_job_app(libpq_url(database_url), periodic=False)
+    with engine.begin() as c:
+        user = add_user(c, created_at=utc("2026-03-01T00:00"))
+        c.execute(
+            sa.text(
+                "INSERT INTO tasks (user_id, title, notes) SELECT :u, 'task ' || n,"
+                " repeat(md5(n::text), 4) FROM generate_series(1, 400000) AS n"
+            ),
+            {"u": user},
+        )
+    export = request_export(engine, job_app, user, "json", now=utc("2026-03-08T00:00")).job
+
+    worker = cli.start("worker", "--queue", "exports")
+    processes.append(worker)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with engine.connect() as c:
+            if c.scalar(sa.text("SELECT status FROM export_jobs")) == "processing":
+                break
+        time.sleep(0.05)
+    time.sleep(0.5)  # well into writing the file
+    worker.send_signal(signal.SIGKILL)
+    worker.communicate()
+
+    exports_dir = tmp_path / "var" / "exports"
+    assert not exports_dir.exists() or not any(p.is_file() for p in exports_dir.rglob("*"))
+    with engine.begin() as c:
+        assert c.scalar(sa.text("SELECT status FROM export_jobs")) == "processing"
+        build = sa.text("SELECT status FROM procrastinate_jobs WHERE task_name = 'exports.build'")
+        assert c.scalar(build) == "doing"
+        # The dead worker's last heartbeat, as the maintenance task will see it a minute later.
+        c.execute(
+            sa.text(
+                "UPDATE procrastinate_workers SET last_heartbeat = now() - interval '5 minutes'"
+            )
+        )
+        defer_in_transaction(c, job_app, "maintenance.retry_stalled_jobs", timestamp=0)
+
+    result = cli("worker", "--burst", "--queue", "maintenance", "--queue", "exports", timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    with engine.connect() as c:
+        row = c.execute(
+            sa.text("SELECT status, storage_key FROM export_jobs WHERE id = :i"), {"i": export.id}
+        ).one()
+        ready = c.scalar(
+            sa.text(
+                "SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'notifications.send'"
+            )
+        )
+        assert c.scalar(build) == "succeeded"
+    assert row.status == "complete"
+    files = [p for p in exports_dir.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    assert [p.relative_to(exports_dir).as_posix() for p in files] == [row.storage_key]
+    assert ready == 1
+    engine.dispose()
