@@ -176,8 +176,7 @@ async def deliver(runtime: Runtime, notifications: Sequence[uuid.UUID]) -> str:
         if len(pending) + len(gone) >= FLUSH_EVERY:
             await asyncio.to_thread(_write, engine, pending, gone, metrics)
             pending, gone = [], []
-    await asyncio.to_thread(_write, engine, pending, gone, metrics)
-    next_at = await asyncio.to_thread(_next_attempt, engine, notifications)
+    next_at = await asyncio.to_thread(_write, engine, pending, gone, metrics, notifications)
     if next_at is not None:
         log.info("%s; next attempt at %s", tally.line(len(notifications)), next_at.isoformat())
         raise RetryLater(next_at)
@@ -189,18 +188,21 @@ def _due(engine: Engine, ids: Sequence[uuid.UUID], now: dt.datetime) -> list[db.
         return db.due_deliveries(connection, ids, now=now)
 
 
-def _next_attempt(engine: Engine, ids: Sequence[uuid.UUID]) -> dt.datetime | None:
-    with engine.connect() as connection:
-        return db.next_attempt(connection, ids)
-
-
 def _write(
-    engine: Engine, outcomes: list[db.Recorded], gone: list[uuid.UUID], metrics: Metrics
-) -> None:
+    engine: Engine,
+    outcomes: list[db.Recorded],
+    gone: list[uuid.UUID],
+    metrics: Metrics,
+    notifications: Sequence[uuid.UUID] = (),
+) -> dt.datetime | None:
+    """Record answers and delete gone subscriptions; with `notifications`, also say when
+    their earliest delivery still pending is due."""
     with engine.begin() as connection:
         db.record(connection, outcomes)
         deleted = db.delete_subscriptions(connection, gone)
+        next_at = db.next_attempt(connection, notifications) if notifications else None
     metrics.subscriptions_deleted.inc(deleted)
+    return next_at
 
 
 def _outcome(
@@ -261,6 +263,37 @@ def _outcome(
 
 
 @dataclass(frozen=True)
+class Notification:
+    id: uuid.UUID
+    user_id: uuid.UUID
+    payload: dict[str, Any]
+    topic: str | None = None
+
+
+def queue_many(
+    connection: sa.Connection, job_app: procrastinate.App, notifications: Sequence[Notification]
+) -> int:
+    """Queue many notifications in the caller's transaction: their deliveries, and one
+    `notifications.deliver` job for all of them (one job per message would cap the rate at what
+    the queue can run: a few hundred jobs a second). Returns the deliveries created."""
+    for notification in notifications:
+        check_payload(notification.payload)
+    created = db.create_deliveries(
+        connection,
+        [(n.id, n.user_id, n.payload) for n in notifications],
+        topics=[n.topic for n in notifications],
+    )
+    if created:
+        defer_in_transaction(
+            connection,
+            job_app,
+            "notifications.deliver",
+            notificationIds=[str(n.id) for n in notifications],
+        )
+    return created
+
+
+@dataclass(frozen=True)
 class ReminderSummary:
     sent: int
     skipped: int
@@ -302,23 +335,22 @@ def send_reminders(
                 if reminder_decision(r.remind_at, completed=False, now=now, grace=grace)
                 is ReminderDecision.SEND
             ]
-            notifications = [
-                (uuid.uuid5(_NAMESPACE, f"reminder:{r.task_id}:{r.remind_at.isoformat()}"), r)
-                for r in sending
-            ]
-            created = db.create_deliveries(
+            queue_many(
                 connection,
-                [(n, r.user_id, reminder_payload(r)) for n, r in notifications],
-                topics=[r.task_id.hex for _, r in notifications],
+                job_app,
+                [
+                    Notification(
+                        id=uuid.uuid5(
+                            _NAMESPACE, f"reminder:{r.task_id}:{r.remind_at.isoformat()}"
+                        ),
+                        user_id=r.user_id,
+                        payload=reminder_payload(r),
+                        topic=r.task_id.hex,
+                    )
+                    for r in sending
+                ],
             )
             db.mark_reminded(connection, due)
-            if created:
-                defer_in_transaction(
-                    connection,
-                    job_app,
-                    "notifications.deliver",
-                    notificationIds=[str(n) for n, _ in notifications],
-                )
         sent += len(sending)
         skipped += len(due) - len(sending)
     if metrics is not None:

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import httpx2
+import aiohttp
 
 from planner_jobs.domain.push import parse_retry_after
 from planner_jobs.push.encryption import encrypt
@@ -16,20 +16,18 @@ from planner_jobs.push.keys import b64url_decode
 from planner_jobs.push.vapid import VapidSigner
 
 DEFAULT_TIMEOUT = 10.0  # seconds for a push service to answer
-LIMITS = httpx2.Limits(max_connections=100, max_keepalive_connections=100)
 
 
-def new_client(*, timeout: float = DEFAULT_TIMEOUT) -> httpx2.AsyncClient:
-    """The one HTTP client of a process: pooled connections, HTTP/2 where offered, timeouts.
+def new_session(*, timeout: float = DEFAULT_TIMEOUT) -> aiohttp.ClientSession:
+    """The one HTTP session of a process: pooled keep-alive connections and timeouts.
 
-    Redirects are not followed (a push service does not redirect; following one would defeat
-    the endpoint allowlist).
+    Call it inside the event loop that will use it. Why aiohttp rather than httpx is measured
+    in docs/decisions.md. Redirects are never followed (a push service does not redirect, and
+    following one would step around the endpoint allowlist).
     """
-    return httpx2.AsyncClient(
-        http2=True,
-        timeout=httpx2.Timeout(timeout, connect=min(timeout, 5.0)),
-        limits=LIMITS,
-        follow_redirects=False,
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=100, limit_per_host=50, ttl_dns_cache=300),
+        timeout=aiohttp.ClientTimeout(total=timeout, connect=min(timeout, 5.0)),
         trust_env=False,
     )
 
@@ -60,8 +58,8 @@ def payload_bytes(payload: dict[str, Any]) -> bytes:
 
 
 class PushSender:
-    def __init__(self, client: httpx2.AsyncClient, signer: VapidSigner, *, ttl: int) -> None:
-        self._client = client
+    def __init__(self, session: aiohttp.ClientSession, signer: VapidSigner, *, ttl: int) -> None:
+        self._session = session
         self._signer = signer
         self._ttl = ttl
 
@@ -82,22 +80,15 @@ class PushSender:
             headers["Topic"] = message.topic
         started = time.perf_counter()
         try:
-            response = await self._client.post(message.endpoint, content=body, headers=headers)
-        except httpx2.TimeoutException:
+            async with self._session.post(
+                message.endpoint, data=body, headers=headers, allow_redirects=False
+            ) as response:
+                detail = (await response.read())[:300].decode("utf-8", "replace")
+                status, retry_after_header = response.status, response.headers.get("Retry-After")
+        except TimeoutError:
             return Answer(None, None, "timed out", time.perf_counter() - started)
-        except httpx2.TransportError as exc:
-            return Answer(
-                None,
-                None,
-                f"connection failed: {type(exc).__name__}",
-                time.perf_counter() - started,
-            )
-        retry_after = parse_retry_after(
-            response.headers.get("Retry-After"), now=dt.datetime.now(dt.UTC)
-        )
-        return Answer(
-            response.status_code,
-            retry_after,
-            response.text[:300],
-            time.perf_counter() - started,
-        )
+        except aiohttp.ClientError as exc:
+            reason = f"connection failed: {type(exc).__name__}"
+            return Answer(None, None, reason, time.perf_counter() - started)
+        retry_after = parse_retry_after(retry_after_header, now=dt.datetime.now(dt.UTC))
+        return Answer(status, retry_after, detail, time.perf_counter() - started)

@@ -1,12 +1,12 @@
-"""The push side of the runtime: the VAPID keys, and one HTTP client per process, made on first
+"""The push side of the runtime: the VAPID keys, and one HTTP session per process, made on first
 use inside the worker's event loop and closed when the process stops."""
 
 from __future__ import annotations
 
-import httpx2
+import aiohttp
 
 from planner_jobs.push.keys import VapidKeys
-from planner_jobs.push.sender import DEFAULT_TIMEOUT, PushSender, new_client
+from planner_jobs.push.sender import DEFAULT_TIMEOUT, PushSender, new_session
 from planner_jobs.push.vapid import VapidSigner
 
 
@@ -18,14 +18,14 @@ class PushService:
         self._signer = VapidSigner(keys, subject)
         self._ttl = ttl
         self._timeout = timeout
-        self._client: httpx2.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
 
     def sender(self) -> PushSender:
-        if self._client is None:
-            self._client = new_client(timeout=self._timeout)
-        return PushSender(self._client, self._signer, ttl=self._ttl)
+        if self._session is None or self._session.closed:
+            self._session = new_session(timeout=self._timeout)
+        return PushSender(self._session, self._signer, ttl=self._ttl)
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
