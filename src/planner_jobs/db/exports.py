@@ -22,6 +22,7 @@ from planner_jobs.db.models import (
     TodaysPlan,
     User,
 )
+from planner_jobs.domain.days import Zone, resolve_zone
 from planner_jobs.domain.exports.data import (
     ActivityRow,
     DayRow,
@@ -208,6 +209,7 @@ def read_export_data(
     user = connection.execute(
         sa.select(User.id, User.email, User.timezone, User.created_at).where(User.id == user_id)
     ).one()
+    _deliver_instants_in(connection, resolve_zone(user.timezone))
     streak = connection.execute(
         sa.select(Streak.current, Streak.longest, Streak.last_activity_date).where(
             Streak.user_id == user_id
@@ -223,6 +225,22 @@ def read_export_data(
         history=_stream(connection, _history(user_id), _day, check),
         activity=_stream(connection, _activity(user_id), _activity_row, check),
     )
+
+
+def _deliver_instants_in(connection: sa.Connection, zone: Zone) -> None:
+    """Have this transaction return timestamps in the user's zone, as the writers show them
+    (saves converting a million of them in Python). A name PostgreSQL does not know is left
+    to the writers, which convert whatever they get."""
+    if not zone.valid:
+        return
+    known = connection.scalar(
+        sa.select(sa.literal(True)).where(
+            sa.exists().where(sa.text("name = :zone")).select_from(sa.text("pg_timezone_names"))
+        ),
+        {"zone": zone.name},
+    )
+    if known:
+        connection.execute(sa.select(sa.func.set_config("TimeZone", zone.name, True)))
 
 
 def _stream(
@@ -244,7 +262,7 @@ def _stream(
 def _goals(user_id: uuid.UUID) -> Query:
     return (
         sa.select(
-            Goal.id,
+            _text(Goal.id),
             Goal.title,
             Goal.description,
             Goal.target_date,
@@ -256,14 +274,13 @@ def _goals(user_id: uuid.UUID) -> Query:
     )
 
 
-def _goal(row: Any) -> GoalRow:
-    return GoalRow(str(row[0]), *row[1:])
+_goal = GoalRow._make
 
 
 def _tasks(user_id: uuid.UUID) -> Query:
     return (
         sa.select(
-            Task.id,
+            _text(Task.id),
             Task.title,
             Task.notes,
             Task.completed,
@@ -271,7 +288,7 @@ def _tasks(user_id: uuid.UUID) -> Query:
             Task.due_at,
             Task.remind_at,
             TodaysPlan.plan_date,
-            Task.goal_id,
+            _text(Task.goal_id),
             Task.created_at,
         )
         .outerjoin(TodaysPlan, TodaysPlan.id == Task.plan_id)
@@ -280,31 +297,7 @@ def _tasks(user_id: uuid.UUID) -> Query:
     )
 
 
-def _task(row: Any) -> TaskRow:
-    (
-        task_id,
-        title,
-        notes,
-        completed,
-        completed_at,
-        due_at,
-        remind_at,
-        plan_date,
-        goal,
-        created,
-    ) = row
-    return TaskRow(
-        id=str(task_id),
-        title=title,
-        notes=notes,
-        completed=completed,
-        completed_at=completed_at,
-        due_at=due_at,
-        remind_at=remind_at,
-        plan_date=plan_date,
-        goal_id=None if goal is None else str(goal),
-        created_at=created,
-    )
+_task = TaskRow._make
 
 
 def _routines(
@@ -351,17 +344,22 @@ def _history(user_id: uuid.UUID) -> Query:
     )
 
 
-def _day(row: Any) -> DayRow:
-    return DayRow(*row)
+_day = DayRow._make
 
 
 def _activity(user_id: uuid.UUID) -> Query:
     return (
-        sa.select(ActivityLog.id, ActivityLog.kind, ActivityLog.message, ActivityLog.created_at)
+        sa.select(
+            _text(ActivityLog.id), ActivityLog.kind, ActivityLog.message, ActivityLog.created_at
+        )
         .where(ActivityLog.user_id == user_id)
         .order_by(ActivityLog.created_at, ActivityLog.id)
     )
 
 
-def _activity_row(row: Any) -> ActivityRow:
-    return ActivityRow(str(row[0]), *row[1:])
+_activity_row = ActivityRow._make
+
+
+def _text(column: Any) -> Any:
+    """An id as text, cast by the server: cheaper than a `uuid.UUID` per row, then `str()`."""
+    return sa.cast(column, sa.Text)

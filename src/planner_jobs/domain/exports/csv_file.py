@@ -7,22 +7,18 @@ return) are prefixed with a quote (OWASP's advice against CSV injection).
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import zipfile
 from collections.abc import Iterable, Sequence
+from itertools import islice
 from typing import IO, Any
 
 from planner_jobs.domain.days import resolve_zone
 from planner_jobs.domain.exports.data import ExportData
-from planner_jobs.domain.exports.json_file import (
-    activity_json,
-    day_json,
-    goal_json,
-    routine_json,
-    task_json,
-)
+from planner_jobs.domain.exports.values import iso_date, iso_instant
 
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_STARTS = frozenset(("=", "+", "-", "@", "\t", "\r"))
 
 USER_COLUMNS = ("id", "email", "timezone", "created_at")
 GOAL_COLUMNS = ("id", "title", "description", "target_date", "completed_at", "created_at")
@@ -55,49 +51,88 @@ ACTIVITY_COLUMNS = ("id", "kind", "message", "created_at")
 def write_csv_zip(data: ExportData, out: IO[bytes]) -> None:
     """Write `data` to `out` as a ZIP of CSV files (timestamps in the user's zone)."""
     zone = resolve_zone(data.user.timezone)
+
+    def at(value: dt.datetime | None) -> str | None:
+        return iso_instant(value, zone)
+
     user = data.user
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         _file(
             archive,
             "user.csv",
             USER_COLUMNS,
-            [
-                (
-                    user.id,
-                    user.email,
-                    user.timezone,
-                    user.created_at.astimezone(zone.tzinfo).isoformat(),
-                )
-            ],
+            [(user.id, user.email, user.timezone, at(user.created_at))],
         )
-        _file(archive, "goals.csv", GOAL_COLUMNS, (_values(goal_json(g, zone)) for g in data.goals))
-        _file(archive, "tasks.csv", TASK_COLUMNS, (_values(task_json(t, zone)) for t in data.tasks))
+        _file(
+            archive,
+            "goals.csv",
+            GOAL_COLUMNS,
+            (
+                (
+                    g.id,
+                    g.title,
+                    g.description,
+                    iso_date(g.target_date),
+                    at(g.completed_at),
+                    at(g.created_at),
+                )
+                for g in data.goals
+            ),
+        )
+        _file(
+            archive,
+            "tasks.csv",
+            TASK_COLUMNS,
+            (
+                (
+                    t.id,
+                    t.title,
+                    t.notes,
+                    t.completed,
+                    at(t.completed_at),
+                    at(t.due_at),
+                    at(t.remind_at),
+                    iso_date(t.plan_date),
+                    t.goal_id,
+                    at(t.created_at),
+                )
+                for t in data.tasks
+            ),
+        )
         _file(
             archive,
             "routine_tasks.csv",
             ROUTINE_TASK_COLUMNS,
             (
-                (routine["id"], routine["name"], routine["createdAt"], *_values(step))
-                for routine in (routine_json(r, zone) for r in data.routines)
-                for step in routine["tasks"]
+                (
+                    r.id,
+                    r.name,
+                    at(r.created_at),
+                    s.id,
+                    s.title,
+                    s.position,
+                    s.completed,
+                    at(s.completed_at),
+                )
+                for r in data.routines
+                for s in r.tasks
             ),
         )
         _file(
             archive,
             "performance_history.csv",
             HISTORY_COLUMNS,
-            (_values(day_json(d)) for d in data.history),
+            ((d.day.isoformat(), d.completed_tasks, d.total_tasks, d.score) for d in data.history),
         )
         _file(
             archive,
             "activity_logs.csv",
             ACTIVITY_COLUMNS,
-            (_values(activity_json(a, zone)) for a in data.activity),
+            ((a.id, a.kind, a.message, at(a.created_at)) for a in data.activity),
         )
 
 
-def _values(record: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(record.values())
+BATCH = 1000
 
 
 def _file(
@@ -107,16 +142,16 @@ def _file(
         text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
         writer = csv.writer(text, lineterminator="\r\n")
         writer.writerow(header)
-        writer.writerows(tuple(_cell(value) for value in row) for row in rows)
+        rows = iter(rows)
+        for batch in iter(lambda: list(islice(rows, BATCH)), []):
+            writer.writerows([[_cell(value) for value in row] for row in batch])
         text.flush()
         text.detach()
 
 
 def _cell(value: Any) -> Any:
-    if value is None:
-        return ""
+    if value.__class__ is str:
+        return "'" + value if value[:1] in _FORMULA_STARTS else value
     if value is True or value is False:
         return "true" if value else "false"
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        return "'" + value
-    return value
+    return value  # None is written as an empty cell
