@@ -161,6 +161,11 @@ def test_an_export_is_built_stored_and_downloaded_through_a_signed_link(
         assert sorted(t["title"] for t in document["tasks"]) == sorted(TRICKY)
         assert document["user"]["email"] == "ada@example.com"
         assert document["performanceHistory"][0]["score"] == 66.67
+        # Instants in the user's zone (Europe/Paris) with the offset of the day.
+        assert document["user"]["createdAt"] == "2026-03-01T09:00:00+01:00"
+        completed = {t["completedAt"] for t in document["tasks"]} - {None}
+        assert completed == {"2026-03-07T11:00:00+01:00"}
+        assert document["exportedAt"].endswith(("+01:00", "+02:00"))
     elif fmt == "csv":
         assert '"Commas, ""quotes"", and\nnew lines"' in text
         assert "'=HYPERLINK" in text
@@ -387,3 +392,16 @@ def test_an_upload_failing_midway_is_retried_and_leaves_no_partial_object(
 
     assert done["status"] == "complete"
     assert len(client_s3.list_objects_v2(Bucket="exports")["Contents"]) == 1
+
+
+def test_a_user_in_an_unknown_zone_gets_utc_instants(client: TestClient, runtime: Runtime) -> None:
+    with runtime.engine.begin() as c:
+        user = add_user(c, created_at=utc("2026-03-01T08:00"), timezone="Mars/Olympus_Mons")
+    job = request(client, runtime, user, "json").json()
+    work(runtime, "exports")
+    done = client.get(f"/api/exports/{job['id']}", headers=bearer(runtime, user)).json()
+
+    document = json.loads(download(client, done["downloadUrl"]))
+
+    assert document["user"]["createdAt"] == "2026-03-01T08:00:00+00:00"
+    assert document["user"]["timezone"] == "Mars/Olympus_Mons"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import queue
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -206,19 +208,28 @@ def read_export_data(
     to notice a shutdown). Only this user's rows are read, and never their reset token or push
     subscriptions.
     """
+    timezone = connection.scalar(sa.select(User.timezone).where(User.id == user_id))
+    _render_instants_in(connection, resolve_zone(timezone or "UTC"))
+    # The sections come sorted: let a million-row sort happen in memory, not in temp files.
+    connection.execute(sa.select(sa.func.set_config("work_mem", "64MB", True)))
     user = connection.execute(
-        sa.select(User.id, User.email, User.timezone, User.created_at).where(User.id == user_id)
+        sa.select(
+            _text(User.id),
+            User.email,
+            User.timezone,
+            _iso(User.created_at),
+            _iso(sa.literal(exported_at, sa.DateTime(timezone=True))),
+        ).where(User.id == user_id)
     ).one()
-    _deliver_instants_in(connection, resolve_zone(user.timezone))
     streak = connection.execute(
-        sa.select(Streak.current, Streak.longest, Streak.last_activity_date).where(
+        sa.select(Streak.current, Streak.longest, _iso(Streak.last_activity_date)).where(
             Streak.user_id == user_id
         )
     ).one_or_none()
     return ExportData(
-        exported_at=exported_at,
-        user=UserRow(str(user.id), user.email, user.timezone, user.created_at),
-        streak=None if streak is None else StreakRow(*streak),
+        exported_at=user[4],
+        user=UserRow._make(user[:4]),
+        streak=None if streak is None else StreakRow._make(streak),
         goals=_stream(connection, _goals(user_id), _goal, check),
         tasks=_stream(connection, _tasks(user_id), _task, check),
         routines=_routines(connection, user_id, check),
@@ -227,10 +238,9 @@ def read_export_data(
     )
 
 
-def _deliver_instants_in(connection: sa.Connection, zone: Zone) -> None:
-    """Have this transaction return timestamps in the user's zone, as the writers show them
-    (saves converting a million of them in Python). A name PostgreSQL does not know is left
-    to the writers, which convert whatever they get."""
+def _render_instants_in(connection: sa.Connection, zone: Zone) -> None:
+    """Have this transaction render instants in the user's zone (`_iso`); a zone PostgreSQL
+    does not know (or no IANA zone at all) leaves them in UTC, as the rollover does."""
     if not zone.valid:
         return
     known = connection.scalar(
@@ -249,14 +259,58 @@ def _stream(
     convert: Callable[[Any], Any],
     check: Callable[[], None],
 ) -> Iterator[Any]:
-    result = connection.execution_options(yield_per=STREAM_ROWS).execute(query)
-    try:
-        for partition in result.partitions():
+    # A server-side cursor on the driver connection (same transaction, same snapshot): the rows
+    # stay plain tuples, which halves the cost per row of a million-row export compared with
+    # SQLAlchemy result rows (measured with bench/export.py).
+    compiled = query.compile(dialect=connection.dialect)
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    with driver.cursor(name=f"export_{uuid.uuid4().hex}") as cursor:
+        cursor.itersize = STREAM_ROWS
+        cursor.execute(str(compiled), compiled.params)
+        for rows in _read_ahead(lambda: cursor.fetchmany(STREAM_ROWS)):
             check()
-            for row in partition:
+            for row in rows:
                 yield convert(row)
+
+
+def _read_ahead(fetch: Callable[[], list[Any]]) -> Iterator[list[Any]]:
+    """The batches `fetch()` returns (until an empty one), each fetched while the previous one
+    is being written: the server prepares rows while Python formats them."""
+    ready: queue.Queue[list[Any] | BaseException] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def hand_over(item: list[Any] | BaseException) -> None:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def produce() -> None:
+        try:
+            while not stop.is_set():
+                batch = fetch()
+                hand_over(batch)
+                if not batch:
+                    return
+        except BaseException as exc:  # handed to the reader, who raises it
+            hand_over(exc)
+
+    reader = threading.Thread(target=produce, name="export-read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = ready.get()
+            if isinstance(item, BaseException):
+                raise item
+            if not item:
+                return
+            yield item
     finally:
-        result.close()
+        stop.set()
+        reader.join()
 
 
 def _goals(user_id: uuid.UUID) -> Query:
@@ -265,9 +319,9 @@ def _goals(user_id: uuid.UUID) -> Query:
             _text(Goal.id),
             Goal.title,
             Goal.description,
-            Goal.target_date,
-            Goal.completed_at,
-            Goal.created_at,
+            _iso(Goal.target_date),
+            _iso(Goal.completed_at),
+            _iso(Goal.created_at),
         )
         .where(Goal.user_id == user_id)
         .order_by(Goal.created_at, Goal.id)
@@ -284,12 +338,12 @@ def _tasks(user_id: uuid.UUID) -> Query:
             Task.title,
             Task.notes,
             Task.completed,
-            Task.completed_at,
-            Task.due_at,
-            Task.remind_at,
-            TodaysPlan.plan_date,
+            _iso(Task.completed_at),
+            _iso(Task.due_at),
+            _iso(Task.remind_at),
+            _iso(TodaysPlan.plan_date),
             _text(Task.goal_id),
-            Task.created_at,
+            _iso(Task.created_at),
         )
         .outerjoin(TodaysPlan, TodaysPlan.id == Task.plan_id)
         .where(Task.user_id == user_id)
@@ -305,14 +359,14 @@ def _routines(
 ) -> Iterator[RoutineRow]:
     query = (
         sa.select(
-            DailyRoutine.id,
+            _text(DailyRoutine.id),
             DailyRoutine.name,
-            DailyRoutine.created_at,
-            RoutineTask.id,
+            _iso(DailyRoutine.created_at),
+            _text(RoutineTask.id),
             RoutineTask.title,
             RoutineTask.position,
             RoutineTask.completed,
-            RoutineTask.completed_at,
+            _iso(RoutineTask.completed_at),
         )
         .outerjoin(RoutineTask, RoutineTask.routine_id == DailyRoutine.id)
         .where(DailyRoutine.user_id == user_id)
@@ -323,18 +377,18 @@ def _routines(
     for row in _stream(connection, query, tuple, check):
         if current is None or row[0] != current[0]:
             if current is not None:
-                yield RoutineRow(str(current[0]), current[1], current[2], tuple(steps))
+                yield RoutineRow(current[0], current[1], current[2], tuple(steps))
             current, steps = row, []
         if row[3] is not None:
-            steps.append(RoutineTaskRow(str(row[3]), *row[4:]))
+            steps.append(RoutineTaskRow._make(row[3:]))
     if current is not None:
-        yield RoutineRow(str(current[0]), current[1], current[2], tuple(steps))
+        yield RoutineRow(current[0], current[1], current[2], tuple(steps))
 
 
 def _history(user_id: uuid.UUID) -> Query:
     return (
         sa.select(
-            PerformanceHistory.day,
+            _iso(PerformanceHistory.day),
             PerformanceHistory.completed_tasks,
             PerformanceHistory.total_tasks,
             PerformanceHistory.score,
@@ -350,7 +404,10 @@ _day = DayRow._make
 def _activity(user_id: uuid.UUID) -> Query:
     return (
         sa.select(
-            _text(ActivityLog.id), ActivityLog.kind, ActivityLog.message, ActivityLog.created_at
+            _text(ActivityLog.id),
+            ActivityLog.kind,
+            ActivityLog.message,
+            _iso(ActivityLog.created_at),
         )
         .where(ActivityLog.user_id == user_id)
         .order_by(ActivityLog.created_at, ActivityLog.id)
@@ -358,6 +415,12 @@ def _activity(user_id: uuid.UUID) -> Query:
 
 
 _activity_row = ActivityRow._make
+
+
+def _iso(column: Any) -> Any:
+    """An instant (in the session's zone, with its offset) or a date as ISO 8601 text, rendered
+    by the server: cheaper than a Python datetime per value, and on the other core."""
+    return sa.func.to_json(column).op("#>>", return_type=sa.Text())(sa.literal_column("'{}'"))
 
 
 def _text(column: Any) -> Any:

@@ -7,16 +7,12 @@ return) are prefixed with a quote (OWASP's advice against CSV injection).
 from __future__ import annotations
 
 import csv
-import datetime as dt
 import io
 import zipfile
 from collections.abc import Iterable, Sequence
-from itertools import islice
 from typing import IO, Any
 
-from planner_jobs.domain.days import resolve_zone
 from planner_jobs.domain.exports.data import ExportData
-from planner_jobs.domain.exports.values import iso_date, iso_instant
 
 _FORMULA_STARTS = frozenset(("=", "+", "-", "@", "\t", "\r"))
 
@@ -49,19 +45,15 @@ ACTIVITY_COLUMNS = ("id", "kind", "message", "created_at")
 
 
 def write_csv_zip(data: ExportData, out: IO[bytes]) -> None:
-    """Write `data` to `out` as a ZIP of CSV files (timestamps in the user's zone)."""
-    zone = resolve_zone(data.user.timezone)
-
-    def at(value: dt.datetime | None) -> str | None:
-        return iso_instant(value, zone)
-
+    """Write `data` to `out` as a ZIP of CSV files."""
     user = data.user
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    # Fastest deflate level: a third of the CPU of the default for a few percent more bytes.
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         _file(
             archive,
             "user.csv",
             USER_COLUMNS,
-            [(user.id, user.email, user.timezone, at(user.created_at))],
+            [(user.id, user.email, user.timezone, user.created_at)],
         )
         _file(
             archive,
@@ -72,13 +64,15 @@ def write_csv_zip(data: ExportData, out: IO[bytes]) -> None:
                     g.id,
                     g.title,
                     g.description,
-                    iso_date(g.target_date),
-                    at(g.completed_at),
-                    at(g.created_at),
+                    g.target_date,
+                    g.completed_at,
+                    g.created_at,
                 )
                 for g in data.goals
             ),
         )
+        # Tasks can number a million: their row is built knowing which cells may hold user text
+        # (title, notes); ids, instants and dates never start with a formula character.
         _file(
             archive,
             "tasks.csv",
@@ -86,18 +80,19 @@ def write_csv_zip(data: ExportData, out: IO[bytes]) -> None:
             (
                 (
                     t.id,
-                    t.title,
-                    t.notes,
-                    t.completed,
-                    at(t.completed_at),
-                    at(t.due_at),
-                    at(t.remind_at),
-                    iso_date(t.plan_date),
+                    _text(t.title),
+                    _text(t.notes),
+                    "true" if t.completed else "false",
+                    t.completed_at,
+                    t.due_at,
+                    t.remind_at,
+                    t.plan_date,
                     t.goal_id,
-                    at(t.created_at),
+                    t.created_at,
                 )
                 for t in data.tasks
             ),
+            checked=True,
         )
         _file(
             archive,
@@ -107,12 +102,12 @@ def write_csv_zip(data: ExportData, out: IO[bytes]) -> None:
                 (
                     r.id,
                     r.name,
-                    at(r.created_at),
+                    r.created_at,
                     s.id,
                     s.title,
                     s.position,
                     s.completed,
-                    at(s.completed_at),
+                    s.completed_at,
                 )
                 for r in data.routines
                 for s in r.tasks
@@ -122,13 +117,13 @@ def write_csv_zip(data: ExportData, out: IO[bytes]) -> None:
             archive,
             "performance_history.csv",
             HISTORY_COLUMNS,
-            ((d.day.isoformat(), d.completed_tasks, d.total_tasks, d.score) for d in data.history),
+            ((d.day, d.completed_tasks, d.total_tasks, d.score) for d in data.history),
         )
         _file(
             archive,
             "activity_logs.csv",
             ACTIVITY_COLUMNS,
-            ((a.id, a.kind, a.message, at(a.created_at)) for a in data.activity),
+            ((a.id, a.kind, a.message, a.created_at) for a in data.activity),
         )
 
 
@@ -136,17 +131,31 @@ BATCH = 1000
 
 
 def _file(
-    archive: zipfile.ZipFile, name: str, header: Sequence[str], rows: Iterable[Sequence[Any]]
+    archive: zipfile.ZipFile,
+    name: str,
+    header: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    checked: bool = False,
 ) -> None:
+    """One CSV file of the archive; every cell goes through `_cell` unless the rows come
+    `checked` already."""
     with archive.open(name, "w", force_zip64=True) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
         writer = csv.writer(text, lineterminator="\r\n")
         writer.writerow(header)
-        rows = iter(rows)
-        for batch in iter(lambda: list(islice(rows, BATCH)), []):
-            writer.writerows([[_cell(value) for value in row] for row in batch])
+        if checked:
+            writer.writerows(rows)
+        else:
+            writer.writerows([_cell(value) for value in row] for row in rows)
         text.flush()
         text.detach()
+
+
+def _text(value: str | None) -> str | None:
+    if value is not None and value[:1] in _FORMULA_STARTS:
+        return "'" + value
+    return value
 
 
 def _cell(value: Any) -> Any:

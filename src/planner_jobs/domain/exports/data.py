@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -10,30 +9,33 @@ from typing import NamedTuple
 
 SCHEMA_VERSION = 1
 
-# The rows are named tuples: a large export makes a million of them, and a tuple is the cheapest
-# typed value Python builds (ids arrive as text).
+# The rows are named tuples of values ready to write: a large export makes a million of them,
+# and a tuple of strings is the cheapest thing Python builds. The reader hands ids as text,
+# instants as ISO 8601 in the user's zone with its offset, dates as YYYY-MM-DD.
+Instant = str
+Day = str
 
 
 class UserRow(NamedTuple):
     id: str
     email: str
     timezone: str
-    created_at: dt.datetime
+    created_at: Instant
 
 
 class StreakRow(NamedTuple):
     current: int
     longest: int
-    last_activity_date: dt.date | None
+    last_activity_date: Day | None
 
 
 class GoalRow(NamedTuple):
     id: str
     title: str
     description: str | None
-    target_date: dt.date | None
-    completed_at: dt.datetime | None
-    created_at: dt.datetime
+    target_date: Day | None
+    completed_at: Instant | None
+    created_at: Instant
 
 
 class TaskRow(NamedTuple):
@@ -41,12 +43,12 @@ class TaskRow(NamedTuple):
     title: str
     notes: str | None
     completed: bool
-    completed_at: dt.datetime | None
-    due_at: dt.datetime | None
-    remind_at: dt.datetime | None
-    plan_date: dt.date | None  # None: in the inbox
+    completed_at: Instant | None
+    due_at: Instant | None
+    remind_at: Instant | None
+    plan_date: Day | None  # None: in the inbox
     goal_id: str | None
-    created_at: dt.datetime
+    created_at: Instant
 
 
 class RoutineTaskRow(NamedTuple):
@@ -54,18 +56,18 @@ class RoutineTaskRow(NamedTuple):
     title: str
     position: int
     completed: bool
-    completed_at: dt.datetime | None
+    completed_at: Instant | None
 
 
 class RoutineRow(NamedTuple):
     id: str
     name: str
-    created_at: dt.datetime
+    created_at: Instant
     tasks: tuple[RoutineTaskRow, ...]
 
 
 class DayRow(NamedTuple):
-    day: dt.date
+    day: Day
     completed_tasks: int
     total_tasks: int
     score: Decimal | None
@@ -75,14 +77,14 @@ class ActivityRow(NamedTuple):
     id: str
     kind: str
     message: str
-    created_at: dt.datetime
+    created_at: Instant
 
 
 @dataclass(frozen=True)
 class ExportData:
     """Everything one user's export holds; the iterables are read once, in this order."""
 
-    exported_at: dt.datetime
+    exported_at: Instant
     user: UserRow
     streak: StreakRow | None
     goals: Iterable[GoalRow]

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from itertools import islice
 from typing import IO, Any
 
-from planner_jobs.domain.days import Zone, resolve_zone
 from planner_jobs.domain.exports.data import (
     SCHEMA_VERSION,
     ActivityRow,
@@ -17,38 +16,36 @@ from planner_jobs.domain.exports.data import (
     RoutineRow,
     TaskRow,
 )
-from planner_jobs.domain.exports.values import iso_date, iso_instant
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def write_json(data: ExportData, out: IO[bytes]) -> None:
-    """Write `data` to `out` as one JSON document (timestamps in the user's zone, with offset)."""
-    zone = resolve_zone(data.user.timezone)
+    """Write `data` to `out` as one JSON document."""
     user = data.user
     head = {
         "schemaVersion": SCHEMA_VERSION,
-        "exportedAt": iso_instant(data.exported_at, zone),
+        "exportedAt": data.exported_at,
         "user": {
             "id": user.id,
             "email": user.email,
             "timezone": user.timezone,
-            "createdAt": iso_instant(user.created_at, zone),
+            "createdAt": user.created_at,
         },
         "streak": None
         if data.streak is None
         else {
             "current": data.streak.current,
             "longest": data.streak.longest,
-            "lastActivityDate": iso_date(data.streak.last_activity_date),
+            "lastActivityDate": data.streak.last_activity_date,
         },
     }
     out.write(_encode(head)[:-1].encode())  # the object stays open for the sections
-    _section(out, "goals", (goal_json(goal, zone) for goal in data.goals))
-    _section(out, "tasks", (task_json(task, zone) for task in data.tasks))
-    _section(out, "dailyRoutines", (routine_json(routine, zone) for routine in data.routines))
+    _section(out, "goals", (goal_json(goal) for goal in data.goals))
+    _section(out, "tasks", (task_json(task) for task in data.tasks))
+    _section(out, "dailyRoutines", (routine_json(routine) for routine in data.routines))
     _section(out, "performanceHistory", (day_json(day) for day in data.history))
-    _section(out, "activityLogs", (activity_json(entry, zone) for entry in data.activity))
+    _section(out, "activityLogs", (activity_json(entry) for entry in data.activity))
     out.write(b"}")
 
 
@@ -64,44 +61,44 @@ def _section(out: IO[bytes], name: str, items: Iterator[dict[str, Any]]) -> None
     out.write(b"]")
 
 
-def goal_json(goal: GoalRow, zone: Zone) -> dict[str, Any]:
+def goal_json(goal: GoalRow) -> dict[str, Any]:
     return {
         "id": goal.id,
         "title": goal.title,
         "description": goal.description,
-        "targetDate": iso_date(goal.target_date),
-        "completedAt": iso_instant(goal.completed_at, zone),
-        "createdAt": iso_instant(goal.created_at, zone),
+        "targetDate": goal.target_date,
+        "completedAt": goal.completed_at,
+        "createdAt": goal.created_at,
     }
 
 
-def task_json(task: TaskRow, zone: Zone) -> dict[str, Any]:
+def task_json(task: TaskRow) -> dict[str, Any]:
     return {
         "id": task.id,
         "title": task.title,
         "notes": task.notes,
         "completed": task.completed,
-        "completedAt": iso_instant(task.completed_at, zone),
-        "dueAt": iso_instant(task.due_at, zone),
-        "remindAt": iso_instant(task.remind_at, zone),
-        "planDate": iso_date(task.plan_date),
+        "completedAt": task.completed_at,
+        "dueAt": task.due_at,
+        "remindAt": task.remind_at,
+        "planDate": task.plan_date,
         "goalId": task.goal_id,
-        "createdAt": iso_instant(task.created_at, zone),
+        "createdAt": task.created_at,
     }
 
 
-def routine_json(routine: RoutineRow, zone: Zone) -> dict[str, Any]:
+def routine_json(routine: RoutineRow) -> dict[str, Any]:
     return {
         "id": routine.id,
         "name": routine.name,
-        "createdAt": iso_instant(routine.created_at, zone),
+        "createdAt": routine.created_at,
         "tasks": [
             {
                 "id": step.id,
                 "title": step.title,
                 "position": step.position,
                 "completed": step.completed,
-                "completedAt": iso_instant(step.completed_at, zone),
+                "completedAt": step.completed_at,
             }
             for step in routine.tasks
         ],
@@ -110,17 +107,17 @@ def routine_json(routine: RoutineRow, zone: Zone) -> dict[str, Any]:
 
 def day_json(day: DayRow) -> dict[str, Any]:
     return {
-        "day": day.day.isoformat(),
+        "day": day.day,
         "completedTasks": day.completed_tasks,
         "totalTasks": day.total_tasks,
         "score": None if day.score is None else float(day.score),
     }
 
 
-def activity_json(entry: ActivityRow, zone: Zone) -> dict[str, Any]:
+def activity_json(entry: ActivityRow) -> dict[str, Any]:
     return {
         "id": entry.id,
         "kind": entry.kind,
         "message": entry.message,
-        "createdAt": iso_instant(entry.created_at, zone),
+        "createdAt": entry.created_at,
     }

@@ -7,11 +7,9 @@ lines inside a block quote, each line escaped.
 
 from __future__ import annotations
 
-import datetime as dt
 import string
 from typing import IO
 
-from planner_jobs.domain.days import Zone, resolve_zone
 from planner_jobs.domain.exports.data import SCHEMA_VERSION, ExportData
 
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
@@ -41,21 +39,19 @@ def quote(value: str, indent: str = "") -> str:
 
 
 def write_markdown(data: ExportData, out: IO[bytes]) -> None:
-    zone = resolve_zone(data.user.timezone)
-
     def w(line: str = "") -> None:
         out.write((line + "\n").encode())
 
     user = data.user
     w("# Proactive Planner export")
     w()
-    w(f"Exported {_when(data.exported_at, zone)} (schema version {SCHEMA_VERSION}).")
+    w(f"Exported {_when(data.exported_at)} (schema version {SCHEMA_VERSION}).")
     w()
     w("## Account")
     w()
     w(f"- Email: {text(user.email)}")
     w(f"- Time zone: {text(user.timezone)}")
-    w(f"- Member since: {_when(user.created_at, zone)}")
+    w(f"- Member since: {_when(user.created_at)}")
     w()
     w("## Streak")
     w()
@@ -65,7 +61,7 @@ def write_markdown(data: ExportData, out: IO[bytes]) -> None:
         last = data.streak.last_activity_date
         w(
             f"Current streak: {data.streak.current} days; longest: {data.streak.longest} days"
-            + (f"; last day that met the goal: {last.isoformat()}." if last else ".")
+            + (f"; last day that met the goal: {last}." if last else ".")
         )
     w()
     w("## Goals")
@@ -73,8 +69,8 @@ def write_markdown(data: ExportData, out: IO[bytes]) -> None:
     any_goal = False
     for goal in data.goals:
         any_goal = True
-        target = f" (target {goal.target_date.isoformat()})" if goal.target_date else ""
-        done = f", completed {_when(goal.completed_at, zone)}" if goal.completed_at else ""
+        target = f" (target {goal.target_date})" if goal.target_date else ""
+        done = f", completed {_when(goal.completed_at)}" if goal.completed_at else ""
         w(f"- [{'x' if goal.completed_at else ' '}] {text(goal.title)}{target}{done}")
         if goal.description:
             out.write(quote(goal.description, indent="  ").encode())
@@ -87,15 +83,15 @@ def write_markdown(data: ExportData, out: IO[bytes]) -> None:
         if task.plan_date != current:
             current = task.plan_date
             w()
-            w(f"### Plan for {task.plan_date.isoformat()}" if task.plan_date else "### Inbox")
+            w(f"### Plan for {task.plan_date}" if task.plan_date else "### Inbox")
             w()
         details = []
         if task.due_at:
-            details.append(f"due {_when(task.due_at, zone)}")
+            details.append(f"due {_when(task.due_at)}")
         if task.remind_at:
-            details.append(f"reminder {_when(task.remind_at, zone)}")
+            details.append(f"reminder {_when(task.remind_at)}")
         if task.completed_at:
-            details.append(f"completed {_when(task.completed_at, zone)}")
+            details.append(f"completed {_when(task.completed_at)}")
         suffix = f" ({'; '.join(details)})" if details else ""
         w(f"- [{'x' if task.completed else ' '}] {text(task.title)}{suffix}")
         if task.notes:
@@ -118,15 +114,16 @@ def write_markdown(data: ExportData, out: IO[bytes]) -> None:
     w("|---|---:|---:|---:|")
     for day in data.history:
         score = "n/a" if day.score is None else f"{day.score}%"
-        w(f"| {day.day.isoformat()} | {day.completed_tasks} | {day.total_tasks} | {score} |")
+        w(f"| {day.day} | {day.completed_tasks} | {day.total_tasks} | {score} |")
     w()
     w("## Activity log")
     w()
     for entry in data.activity:
-        w(f"- {_when(entry.created_at, zone)} {text(entry.kind)}: {text(entry.message)}")
+        w(f"- {_when(entry.created_at)} {text(entry.kind)}: {text(entry.message)}")
 
 
-def _when(value: dt.datetime | None, zone: Zone) -> str:
-    if value is None:
+def _when(value: str | None) -> str:
+    """An ISO instant to the minute, offset kept (2026-03-07T16:15+05:45)."""
+    if not value:
         return ""
-    return value.astimezone(zone.tzinfo).isoformat(timespec="minutes")
+    return value[:16] + value[19:].lstrip(".0123456789") if len(value) > 19 else value
