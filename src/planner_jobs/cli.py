@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import click
+from prometheus_client import start_http_server
 
 from planner_jobs import __version__
 from planner_jobs.db import rollover as rollover_db
@@ -110,11 +111,25 @@ def api() -> None:
     help="Jobs run at the same time.",
 )
 @click.option("--burst", is_flag=True, help="Exit 0 once no job in the queues is ready.")
-def worker(queues: Sequence[str], concurrency: int, burst: bool) -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Serve this worker's Prometheus metrics on PLANNER_HOST:PORT/metrics.",
+)
+def worker(queues: Sequence[str], concurrency: int, burst: bool, metrics_port: int | None) -> None:
     """Job workers (any number of them, on any number of machines)."""
+    settings = _settings()
     # Burst runs are one-off catch-ups: they do not schedule the periodic tasks.
-    with open_runtime(_settings(), periodic=not burst) as runtime:
+    with open_runtime(settings, periodic=not burst) as runtime:
         ensure_schema_current(runtime.engine)
+        if metrics_port is not None:
+            try:
+                start_http_server(metrics_port, settings.host, registry=runtime.metrics.registry)
+            except OSError as exc:
+                raise PlannerError(
+                    f"cannot serve metrics on {settings.host}:{metrics_port}: {exc.strerror}"
+                ) from None
         plan = WorkerPlan(queues=tuple(queues) or QUEUES, concurrency=concurrency)
         asyncio.run(serve(runtime, workers=[plan], burst=burst))
 

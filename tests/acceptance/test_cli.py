@@ -1,15 +1,18 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from planner_jobs.db.engine import create_engine
+from planner_jobs.push.keys import VapidKeys
 from tests.acceptance.conftest import (
     Cli,
     assert_one_line_error,
     base_environment,
+    free_port,
     stop,
     wait_for_http,
 )
@@ -23,6 +26,10 @@ COMMANDS = [
     ["cron"],
     ["cron", "rollover"],
     ["cron", "cleanup-tokens"],
+    ["cron", "reminders"],
+    ["export"],
+    ["notify"],
+    ["vapid-keys"],
 ]
 
 
@@ -144,3 +151,76 @@ def test_cron_cleanup_tokens_says_how_many(cli: Cli) -> None:
 def test_cron_refuses_an_instant_without_offset(cli: Cli) -> None:
     assert_one_line_error(cli("cron", "rollover", "--now", "2026-03-08T06:00"), "UTC offset")
     assert_one_line_error(cli("cron", "rollover", "--now", "yesterday"), "ISO 8601")
+
+
+def test_vapid_keys_prints_a_pair_that_loads(tmp_path: Path) -> None:
+    result = Cli(base_environment(tmp_path))("vapid-keys")
+
+    assert result.returncode == 0
+    private = result.stdout.splitlines()[0].removeprefix("PLANNER_VAPID_PRIVATE_KEY=")
+    public = result.stdout.splitlines()[1].split(": ")[1]
+    assert VapidKeys.parse(private).application_server_key == public
+
+
+def a_user(database_url: str) -> str:
+    engine = create_engine(database_url)
+    with engine.begin() as c:
+        user = c.scalar(
+            sa.text("INSERT INTO users (email) VALUES ('cli@example.com') RETURNING id")
+        )
+    engine.dispose()
+    return str(user)
+
+
+def test_export_requests_an_export_and_prints_the_job(cli: Cli, database_url: str) -> None:
+    user = a_user(database_url)
+
+    first = cli("export", user, "--format", "csv")
+    again = cli("export", user, "--format", "csv")
+    other = cli("export", user, "--format", "json")
+
+    assert first.returncode == 0, first.stderr
+    job = json.loads(first.stdout)
+    assert (job["format"], job["status"], job["downloadUrl"]) == ("csv", "pending", None)
+    assert json.loads(again.stdout)["id"] == job["id"]
+    assert_one_line_error(other, "already pending")
+    assert_one_line_error(cli("export", user, "--format", "pdf"), "--format")
+    assert_one_line_error(cli("export", "not-a-uuid", "--format", "csv"), "USER_ID")
+    assert_one_line_error(
+        cli("export", "00000000-0000-0000-0000-000000000000", "--format", "csv"), "no user"
+    )
+
+
+def test_notify_queues_a_notification_job(cli: Cli, database_url: str) -> None:
+    user = a_user(database_url)
+
+    result = cli("notify", user, "--title", "Hello", "--body", "World")
+
+    assert result.returncode == 0, result.stderr
+    engine = create_engine(database_url)
+    with engine.connect() as c:
+        args = c.scalar(
+            sa.text("SELECT args FROM procrastinate_jobs WHERE task_name = 'notifications.send'")
+        )
+    engine.dispose()
+    assert args == {"userId": user, "payload": {"title": "Hello", "body": "World"}}
+    too_long = cli("notify", user, "--title", "x", "--body", "y" * 5000)
+    assert_one_line_error(too_long, "at most 3993")
+
+
+def test_cron_reminders_says_how_many(cli: Cli) -> None:
+    result = cli("cron", "reminders", "--now", "2026-03-08T06:00:00Z")
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("queued 0 reminders, skipped 0")
+
+
+def test_a_worker_serves_its_metrics_when_asked(cli: Cli, processes: list) -> None:
+    port = free_port()
+    worker = cli.start("worker", "--metrics-port", str(port))
+    processes.append(worker)
+
+    status, _ = wait_for_http(f"http://127.0.0.1:{port}/metrics", within=30)
+    stop(worker)
+
+    assert status == 200
