@@ -22,7 +22,7 @@ import uvicorn
 
 from planner_jobs.api.app import create_app
 from planner_jobs.errors import PlannerError
-from planner_jobs.jobs.worker import WorkerPlan, run_worker
+from planner_jobs.jobs.worker import WorkerPlan, WorkerRunner
 from planner_jobs.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -78,11 +78,11 @@ async def serve(
             if workers:
                 # One pool for every worker of this process.
                 await stack.enter_async_context(runtime.job_app.open_async())
-            server, parts = _start_parts(runtime, api_socket, workers, burst)
+            server, runners, parts = _start_parts(runtime, api_socket, workers, burst)
             try:
                 await _wait_for_end(parts, stop_requested, burst=burst)
             finally:
-                await _stop(server, parts)
+                await _stop(server, runners, parts)
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
@@ -96,8 +96,9 @@ def _start_parts(
     api_socket: socket.socket | None,
     workers: Sequence[WorkerPlan],
     burst: bool,
-) -> tuple[_ApiServer | None, list[asyncio.Task[None]]]:
+) -> tuple[_ApiServer | None, list[WorkerRunner], list[asyncio.Task[None]]]:
     server = None
+    runners = []
     parts = []
     if api_socket is not None:
         config = uvicorn.Config(
@@ -107,9 +108,10 @@ def _start_parts(
         parts.append(asyncio.create_task(server.serve(sockets=[api_socket]), name="api"))
         log.info("HTTP API listening on %s", bound_address(api_socket))
     for plan in workers:
-        worker = run_worker(runtime, plan, burst=burst, install_signal_handlers=False)
-        parts.append(asyncio.create_task(worker, name="worker " + ",".join(plan.queues)))
-    return server, parts
+        runner = WorkerRunner(runtime, plan, burst=burst)
+        runners.append(runner)
+        parts.append(asyncio.create_task(runner.run(), name="worker " + ",".join(plan.queues)))
+    return server, runners, parts
 
 
 async def _wait_for_end(
@@ -142,12 +144,13 @@ def _on_signal(signum: int, stop_requested: asyncio.Event) -> None:
     stop_requested.set()
 
 
-async def _stop(server: _ApiServer | None, parts: list[asyncio.Task[Any]]) -> None:
+async def _stop(
+    server: _ApiServer | None, runners: list[WorkerRunner], parts: list[asyncio.Task[Any]]
+) -> None:
     if server is not None:
         server.should_exit = True
-    for part in parts:
-        if part.get_name().startswith("worker") and not part.done():
-            part.cancel()  # procrastinate turns the cancellation into a graceful stop
+    for runner in runners:
+        runner.stop()
     _, pending = await asyncio.wait(parts, timeout=EXIT_DEADLINE_SECONDS) if parts else ((), ())
     if pending:
         log.error(

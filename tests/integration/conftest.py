@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import jwt
 import pytest
 import sqlalchemy as sa
 
@@ -98,3 +100,11 @@ def job_statuses(runtime: Runtime) -> list[str]:
 def subscription_count(runtime: Runtime) -> int:
     with runtime.engine.connect() as c:
         return c.scalar(sa.text("SELECT count(*) FROM push_subscriptions")) or 0
+
+
+def bearer(runtime: Runtime, subject: object, **claims: object) -> dict[str, str]:
+    """An Authorization header with a token the main app would issue for `subject`."""
+    payload = {"sub": str(subject), "exp": dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)}
+    payload.update(claims)
+    secret = runtime.settings.jwt_secret.get_secret_value()
+    return {"Authorization": f"Bearer {jwt.encode(payload, secret, 'HS256')}"}

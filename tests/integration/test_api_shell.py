@@ -15,6 +15,7 @@ from planner_jobs.api.auth import CurrentUserId
 from planner_jobs.db.engine import create_engine
 from planner_jobs.db.models import User
 from planner_jobs.runtime import Runtime
+from tests.integration.conftest import bearer
 
 
 @pytest.fixture
@@ -40,13 +41,6 @@ def user_id(runtime: Runtime) -> uuid.UUID:
         return connection.execute(
             sa.insert(User).values(email="ada@example.com").returning(User.id)
         ).scalar_one()
-
-
-def bearer(runtime: Runtime, subject: object, **claims: object) -> dict[str, str]:
-    payload = {"sub": str(subject), "exp": dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)}
-    payload.update(claims)
-    secret = runtime.settings.jwt_secret.get_secret_value()
-    return {"Authorization": f"Bearer {jwt.encode(payload, secret, 'HS256')}"}
 
 
 def test_healthz_is_200_when_the_database_answers(client: TestClient) -> None:

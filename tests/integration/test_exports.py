@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
-import jwt
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -22,7 +21,7 @@ from planner_jobs.jobs.exports import USER_SAFE_ERROR, expire_exports
 from planner_jobs.runtime import Runtime
 from planner_jobs.storage.s3 import S3Storage
 from tests.data import add_plan, add_routine, add_task, add_user, utc
-from tests.integration.conftest import work
+from tests.integration.conftest import bearer, work
 from tests.s3_support import failing_proxy, moto_server
 
 TRICKY = [
@@ -96,15 +95,6 @@ def seed(runtime: Runtime) -> tuple[uuid.UUID, uuid.UUID]:
             {"u": bob, "m": SECRETS[3]},
         )
     return ada, bob
-
-
-def bearer(runtime: Runtime, user: uuid.UUID) -> dict[str, str]:
-    token = jwt.encode(
-        {"sub": str(user), "exp": dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)},
-        runtime.settings.jwt_secret.get_secret_value(),
-        "HS256",
-    )
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

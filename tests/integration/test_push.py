@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import uuid
 from collections.abc import Iterator
 
-import jwt
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -17,6 +15,7 @@ from planner_jobs.jobs.notifications import queue_notification
 from planner_jobs.push.encryption import PayloadTooLarge
 from planner_jobs.runtime import Runtime
 from tests.integration.conftest import (
+    bearer,
     deliveries,
     job_statuses,
     new_user,
@@ -159,15 +158,6 @@ def test_a_payload_too_large_is_refused_before_anything_is_sent(push_runtime: Ru
             push_runtime.engine, push_runtime.job_app, user, {"title": "x", "body": "y" * 4000}
         )
     assert job_statuses(push_runtime) == []
-
-
-def bearer(runtime: Runtime, user: uuid.UUID) -> dict[str, str]:
-    token = jwt.encode(
-        {"sub": str(user), "exp": dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)},
-        runtime.settings.jwt_secret.get_secret_value(),
-        "HS256",
-    )
-    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import time
 import procrastinate
 import sqlalchemy as sa
 
+from planner_jobs.jobs.app import QUEUES
 from planner_jobs.jobs.defer import defer_in_transaction
 from planner_jobs.jobs.worker import WorkerPlan
 from planner_jobs.runtime import Runtime
@@ -103,3 +104,19 @@ def test_the_job_of_a_dead_worker_is_retried_and_completes_once(runtime: Runtime
 
     assert statuses(runtime)["test.short"][0] == "succeeded"
     assert runs == ["short"]
+
+
+def test_a_stop_request_while_workers_start_ends_everything_promptly(runtime: Runtime) -> None:
+    plans = [WorkerPlan(queues=[queue], concurrency=2) for queue in QUEUES]
+
+    async def scenario() -> None:
+        # The signal lands before any worker has finished registering itself.
+        asyncio.get_running_loop().call_soon(os.kill, os.getpid(), signal.SIGTERM)
+        await serve(runtime, workers=plans)
+
+    for _ in range(3):
+        started = time.monotonic()
+        asyncio.run(scenario())
+        assert time.monotonic() - started < 5
+    with runtime.engine.connect() as connection:
+        assert connection.scalar(sa.text("SELECT count(*) FROM procrastinate_workers")) == 0

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 
+from planner_jobs.db import arrays
 from planner_jobs.db.models import PushDelivery, PushSubscription, Task
 
 
@@ -64,24 +65,12 @@ def create_deliveries(
     (a retried job) adds nothing. Returns how many were created."""
     if not notifications:
         return 0
-    rows = (
-        sa.func.unnest(
-            _uuids([n[0] for n in notifications], "notification_ids"),
-            _uuids([n[1] for n in notifications], "user_ids"),
-            sa.bindparam("payloads", [n[2] for n in notifications], type_=ARRAY(JSONB)),
-            sa.bindparam(
-                "topics",
-                list(topics) if topics is not None else [None] * len(notifications),
-                type_=ARRAY(sa.Text()),
-            ),
-        )
-        .table_valued(
-            sa.column("notification_id", sa.Uuid()),
-            sa.column("user_id", sa.Uuid()),
-            sa.column("payload", JSONB()),
-            sa.column("topic", sa.Text()),
-        )
-        .render_derived(name="notification")
+    rows = arrays.rows(
+        "notification",
+        notification_id=(sa.Uuid(), [n[0] for n in notifications]),
+        user_id=(sa.Uuid(), [n[1] for n in notifications]),
+        payload=(JSONB(), [n[2] for n in notifications]),
+        topic=(sa.Text(), list(topics) if topics is not None else [None] * len(notifications)),
     )
     select = sa.select(
         rows.c.notification_id,
@@ -171,38 +160,16 @@ def record(connection: sa.Connection, outcomes: Sequence[Recorded]) -> None:
     """Write the outcome of a round of sends, in one statement."""
     if not outcomes:
         return
-    rows = (
-        sa.func.unnest(
-            _uuids([o.notification_id for o in outcomes], "n"),
-            _uuids([o.subscription_id for o in outcomes], "s"),
-            sa.bindparam("status", [o.status for o in outcomes], type_=ARRAY(sa.Text())),
-            sa.bindparam("attempts", [o.attempts for o in outcomes], type_=ARRAY(sa.Integer())),
-            sa.bindparam(
-                "next_at",
-                [o.next_attempt_at for o in outcomes],
-                type_=ARRAY(sa.DateTime(timezone=True)),
-            ),
-            sa.bindparam(
-                "last_status", [o.last_status for o in outcomes], type_=ARRAY(sa.SmallInteger())
-            ),
-            sa.bindparam("last_error", [o.last_error for o in outcomes], type_=ARRAY(sa.Text())),
-            sa.bindparam(
-                "delivered_at",
-                [o.delivered_at for o in outcomes],
-                type_=ARRAY(sa.DateTime(timezone=True)),
-            ),
-        )
-        .table_valued(
-            sa.column("notification_id", sa.Uuid()),
-            sa.column("subscription_id", sa.Uuid()),
-            sa.column("status", sa.Text()),
-            sa.column("attempts", sa.Integer()),
-            sa.column("next_attempt_at", sa.DateTime(timezone=True)),
-            sa.column("last_status", sa.SmallInteger()),
-            sa.column("last_error", sa.Text()),
-            sa.column("delivered_at", sa.DateTime(timezone=True)),
-        )
-        .render_derived(name="outcome")
+    rows = arrays.rows(
+        "outcome",
+        notification_id=(sa.Uuid(), [o.notification_id for o in outcomes]),
+        subscription_id=(sa.Uuid(), [o.subscription_id for o in outcomes]),
+        status=(sa.Text(), [o.status for o in outcomes]),
+        attempts=(sa.Integer(), [o.attempts for o in outcomes]),
+        next_attempt_at=(sa.DateTime(timezone=True), [o.next_attempt_at for o in outcomes]),
+        last_status=(sa.SmallInteger(), [o.last_status for o in outcomes]),
+        last_error=(sa.Text(), [o.last_error for o in outcomes]),
+        delivered_at=(sa.DateTime(timezone=True), [o.delivered_at for o in outcomes]),
     )
     connection.execute(
         sa.update(PushDelivery)
@@ -268,19 +235,10 @@ def mark_reminded(connection: sa.Connection, reminders: Sequence[DueReminder]) -
     """Remember which `remind_at` value each task was handled for."""
     if not reminders:
         return
-    rows = (
-        sa.func.unnest(
-            _uuids([r.task_id for r in reminders], "task_ids"),
-            sa.bindparam(
-                "remind_ats",
-                [r.remind_at for r in reminders],
-                type_=ARRAY(sa.DateTime(timezone=True)),
-            ),
-        )
-        .table_valued(
-            sa.column("task_id", sa.Uuid()), sa.column("remind_at", sa.DateTime(timezone=True))
-        )
-        .render_derived(name="handled")
+    rows = arrays.rows(
+        "handled",
+        task_id=(sa.Uuid(), [r.task_id for r in reminders]),
+        remind_at=(sa.DateTime(timezone=True), [r.remind_at for r in reminders]),
     )
     connection.execute(
         sa.update(Task).where(Task.id == rows.c.task_id).values(reminded_for=rows.c.remind_at)

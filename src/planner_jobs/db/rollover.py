@@ -19,6 +19,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeEngine
 
+from planner_jobs.db import arrays
 from planner_jobs.db.models import (
     DailyRoutine,
     PerformanceHistory,
@@ -73,19 +74,6 @@ class Progress:
     zone: str
 
 
-def _rows(name: str, **columns: tuple[TypeEngine[Any], Sequence[Any]]) -> sa.TableValuedAlias:
-    """`unnest(:a, :b, ...) AS name(a, b, ...)`: a table with a row per index of the lists."""
-    arrays = [
-        sa.bindparam(column, list(values), type_=ARRAY(type_))
-        for column, (type_, values) in columns.items()
-    ]
-    return (
-        sa.func.unnest(*arrays)
-        .table_valued(*(sa.column(column, type_) for column, (type_, _) in columns.items()))
-        .render_derived(name=name)
-    )
-
-
 def _closing_rows(closings: Sequence[Closing], *columns: str) -> sa.TableValuedAlias:
     """The closing user-days as a table (only the `columns` a statement needs)."""
     one_day = dt.timedelta(days=1)
@@ -97,7 +85,7 @@ def _closing_rows(closings: Sequence[Closing], *columns: str) -> sa.TableValuedA
         "day_end": (sa.DateTime(timezone=True), lambda c: c.end),
         "carry_over": (sa.Text(), lambda c: c.carry_over.value),
     }
-    return _rows(
+    return arrays.rows(
         "closing",
         **{
             name: (available[name][0], [available[name][1](c) for c in closings])
@@ -297,7 +285,7 @@ def record_days(connection: sa.Connection, records: Sequence[DayRecord]) -> set[
     A row already there (never expected: closing is transactional) is left alone, and its user's
     streak must then not move again.
     """
-    rows = _rows(
+    rows = arrays.rows(
         "day_record",
         user_id=(sa.Uuid(), [r.user_id for r in records]),
         day=(sa.Date(), [r.day for r in records]),
@@ -375,7 +363,7 @@ def read_streaks(
 def save_streaks(connection: sa.Connection, streaks: dict[uuid.UUID, StreakValue]) -> None:
     if not streaks:
         return
-    rows = _rows(
+    rows = arrays.rows(
         "streak",
         user_id=(sa.Uuid(), list(streaks)),
         current=(sa.Integer(), [s.current for s in streaks.values()]),
@@ -399,7 +387,7 @@ def save_streaks(connection: sa.Connection, streaks: dict[uuid.UUID, StreakValue
 
 def save_progress(connection: sa.Connection, progress: Sequence[Progress]) -> None:
     """Record each user's next open date and when it falls due; clear any earlier failure."""
-    rows = _rows(
+    rows = arrays.rows(
         "progress",
         user_id=(sa.Uuid(), [p.user_id for p in progress]),
         next_date=(sa.Date(), [p.next_date for p in progress]),

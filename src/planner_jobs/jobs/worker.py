@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import procrastinate
+import procrastinate.worker
 from procrastinate.exceptions import JobAborted
 from procrastinate.middleware import AsyncCallNext, WorkerMiddleware
 
@@ -75,31 +76,55 @@ def worker_options(runtime: Runtime, plan: WorkerPlan) -> dict[str, Any]:
     }
 
 
-async def run_worker(
-    runtime: Runtime,
-    plan: WorkerPlan,
-    *,
-    burst: bool = False,
-    install_signal_handlers: bool = True,
-) -> None:
-    """Work on `queues` until stopped; in burst mode, until no job in them is ready.
+class WorkerRunner:
+    """One procrastinate worker (several passes in burst mode) that can be stopped gracefully at
+    any moment, even while it is still starting.
 
-    The job app must be open (`async with runtime.job_app.open_async()`): several workers of one
-    process share its connection pool.
+    Stopping asks procrastinate to stop (in-flight jobs get `plan.shutdown_grace`, then are
+    aborted and handed back) rather than cancelling its task: a cancellation landing in the
+    middle of its start-up queries left workers hanging on shutdown.
     """
-    app = runtime.job_app
-    options = worker_options(runtime, plan)
-    if not burst:
-        await app.run_worker_async(
-            **options, wait=True, install_signal_handlers=install_signal_handlers
-        )
-        return
-    # A pass ends when a fetch finds nothing; jobs that running jobs queued meanwhile
-    # (an export's notification) are ready after it, so keep going until none is.
-    while True:
-        await app.run_worker_async(
-            **options, wait=False, install_signal_handlers=install_signal_handlers
-        )
-        row = await app.connector.execute_query_one_async(_READY_JOBS, queues=list(plan.queues))
-        if not row["ready"]:
-            return
+
+    def __init__(self, runtime: Runtime, plan: WorkerPlan, *, burst: bool = False) -> None:
+        self._runtime = runtime
+        self._plan = plan
+        self._burst = burst
+        self._stopping = False
+        self._worker: procrastinate.worker.Worker | None = None
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
+    def stop(self) -> None:
+        self._stopping = True
+        if self._worker is not None:
+            self._worker.stop()
+
+    async def run(self) -> None:
+        """Work until stopped; in burst mode, until no job in the queues is ready.
+
+        The job app must be open (`async with runtime.job_app.open_async()`): the workers of
+        one process share its connection pool.
+        """
+        app = self._runtime.job_app
+        app.perform_import_paths()
+        options = worker_options(self._runtime, self._plan)
+        while not self._stopping:
+            self._worker = procrastinate.worker.Worker(
+                app=app, **options, wait=not self._burst, install_signal_handlers=False
+            )
+            running = asyncio.create_task(self._worker.run())
+            await asyncio.sleep(0)  # run() forgets earlier stop requests as it starts...
+            if self.stopping:
+                self._worker.stop()  # ...so repeat one made meanwhile
+            await running
+            if not self._burst:
+                return
+            # A pass ends when a fetch finds nothing; jobs that running jobs queued meanwhile
+            # (an export's notification) are ready after it, so keep going until none is.
+            row = await app.connector.execute_query_one_async(
+                _READY_JOBS, queues=list(self._plan.queues)
+            )
+            if not row["ready"]:
+                return
