@@ -131,6 +131,8 @@ class Goal(Base):
 class Task(Base):
     __tablename__ = "tasks"
     __table_args__ = (
+        # A user's tasks in creation order: exports stream them straight off this index.
+        Index("ix_tasks_user_id_created_at", "user_id", "created_at", "id"),
         Index("ix_tasks_goal_id", "goal_id", postgresql_where=text("goal_id IS NOT NULL")),
         # The reminder tick reads only the tasks with a reminder still to handle.
         Index(
@@ -144,7 +146,7 @@ class Task(Base):
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
-    user_id: Mapped[uuid.UUID] = user_fk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     plan_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("todays_plans.id", ondelete="SET NULL"), index=True
     )

@@ -182,7 +182,11 @@ def _build(runtime: Runtime, export_id: uuid.UUID, *, check: Callable[[], None])
                     )
                     with snapshot.begin():
                         data = db.read_export_data(
-                            snapshot, job.user_id, exported_at=now, check=check
+                            snapshot,
+                            job.user_id,
+                            exported_at=now,
+                            tasks_by_plan=export_format.groups_tasks_by_plan,
+                            check=check,
                         )
                         export_format.write(data, out)
                 size = out.tell()

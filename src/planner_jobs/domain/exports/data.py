@@ -88,7 +88,7 @@ class ExportData:
     user: UserRow
     streak: StreakRow | None
     goals: Iterable[GoalRow]
-    tasks: Iterable[TaskRow]  # ordered by plan date (inbox first), then creation
+    tasks: Iterable[TaskRow]  # by creation; by plan date (inbox first) for the Markdown writer
     routines: Iterable[RoutineRow]
     history: Iterable[DayRow]
     activity: Iterable[ActivityRow]

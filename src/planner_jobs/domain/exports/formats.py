@@ -18,12 +18,15 @@ class Format:
     write: Callable[[ExportData, IO[bytes]], None]
     extension: str
     media_type: str
+    groups_tasks_by_plan: bool = False  # the writer wants tasks by plan date, inbox first
 
 
 FORMATS = {
     "json": Format("json", write_json, "json", "application/json"),
     "csv": Format("csv", write_csv_zip, "zip", "application/zip"),
-    "markdown": Format("markdown", write_markdown, "md", "text/markdown; charset=utf-8"),
+    "markdown": Format(
+        "markdown", write_markdown, "md", "text/markdown; charset=utf-8", groups_tasks_by_plan=True
+    ),
 }
 
 

@@ -282,11 +282,13 @@ def upgrade() -> None:
         postgresql_where=sa.text("goal_id IS NOT NULL"),
     )
     op.create_index(op.f("ix_tasks_plan_id"), "tasks", ["plan_id"], unique=False)
-    op.create_index(op.f("ix_tasks_user_id"), "tasks", ["user_id"], unique=False)
+    op.create_index(
+        "ix_tasks_user_id_created_at", "tasks", ["user_id", "created_at", "id"], unique=False
+    )
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_tasks_user_id"), table_name="tasks")
+    op.drop_index("ix_tasks_user_id_created_at", table_name="tasks")
     op.drop_index(op.f("ix_tasks_plan_id"), table_name="tasks")
     op.drop_index("ix_tasks_goal_id", table_name="tasks")
     op.drop_table("tasks")
