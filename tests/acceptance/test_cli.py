@@ -1,14 +1,20 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
+import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from planner_jobs.cli import PROGRESS_BAR_FROM_USERS
 from planner_jobs.db.engine import create_engine
 from planner_jobs.push.keys import VapidKeys
 from tests.acceptance.conftest import (
+    COMMAND,
     Cli,
     assert_one_line_error,
     base_environment,
@@ -224,3 +230,57 @@ def test_a_worker_serves_its_metrics_when_asked(cli: Cli, processes: list) -> No
     stop(worker)
 
     assert status == 200
+
+
+def test_cron_rollover_shows_progress_on_a_terminal_for_a_backfill(
+    cli: Cli, database_url: str
+) -> None:
+    """A large sweep (a backfill after an outage) draws a progress bar when stderr is a terminal;
+    stdout keeps the one-line summary."""
+    users = PROGRESS_BAR_FROM_USERS
+    engine = create_engine(database_url)
+    with engine.begin() as c:
+        c.execute(
+            sa.text(
+                "INSERT INTO users (email, timezone, created_at) SELECT 'u' || n || '@example.com',"
+                " 'Europe/Berlin', '2026-03-05T12:00Z' FROM generate_series(1, :n) AS n"
+            ),
+            {"n": users},
+        )
+    engine.dispose()
+    terminal, terminal_end = pty.openpty()
+    chunks: list[bytes] = []
+
+    def read_terminal() -> None:
+        while True:
+            try:
+                chunk = os.read(terminal, 65536)
+            except OSError:  # Linux: the other end is closed and everything was read
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=read_terminal)
+    reader.start()
+    try:
+        result = subprocess.run(
+            [*COMMAND, "cron", "rollover", "--now", "2026-03-08T06:00:00Z"],
+            env=cli.environment,
+            stdout=subprocess.PIPE,
+            stderr=terminal_end,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    finally:
+        os.close(terminal_end)
+        reader.join(timeout=10)
+        os.close(terminal)
+    drawn = b"".join(chunks)
+
+    assert result.returncode == 0, drawn.decode(errors="replace")
+    assert result.stdout.startswith(f"closed {3 * users} user-days for {users} users in ")
+    screen = drawn.decode(errors="replace")
+    assert "rolling over" in screen
+    assert "100%" in screen
