@@ -19,8 +19,30 @@ def rows(name: str, **columns: tuple[TypeEngine[Any], Sequence[Any]]) -> sa.Tabl
         sa.bindparam(column, list(values), type_=ARRAY(type_))
         for column, (type_, values) in columns.items()
     ]
+    return _unnested(name, arrays, {column: type_ for column, (type_, _) in columns.items()})
+
+
+def unnest(name: str, **columns: TypeEngine[Any]) -> sa.TableValuedAlias:
+    """The same table for a statement built once; `values()` names the lists to execute it with.
+
+    (The parameters cannot be named after the columns: INSERT and UPDATE reserve those names.)
+    """
+    arrays = [
+        sa.bindparam(f"{column}_values", type_=ARRAY(type_)) for column, type_ in columns.items()
+    ]
+    return _unnested(name, arrays, columns)
+
+
+def values(**columns: Sequence[Any]) -> dict[str, list[Any]]:
+    """The parameters of an `unnest()` table: each column's list."""
+    return {f"{column}_values": list(values) for column, values in columns.items()}
+
+
+def _unnested(
+    name: str, arrays: list[sa.BindParameter[Any]], types: dict[str, TypeEngine[Any]]
+) -> sa.TableValuedAlias:
     return (
         sa.func.unnest(*arrays)
-        .table_valued(*(sa.column(column, type_) for column, (type_, _) in columns.items()))
+        .table_valued(*(sa.column(column, type_) for column, type_ in types.items()))
         .render_derived(name=name)
     )
