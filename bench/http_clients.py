@@ -3,9 +3,10 @@
     pip install granian niquests curl_cffi 'httpx[http2]'   # not dependencies of the project
     python bench/http_clients.py [--messages 5000]     # CLIENTS='aiohttp httpx' runs only those
 
-The receiver (granian, in its own process) speaks TLS with ALPN `h2` and `http/1.1` and answers
-201 to every POST. Each client, in its own process, sends the same encrypted push messages
-(RFC 8291, fresh keys per message, one cached VAPID header), 100 in flight, after a warm-up:
+The receiver (`_receiver.answer_201` on granian, in its own process) speaks TLS with ALPN `h2`
+and `http/1.1` and answers 201 to every POST. Each client, in its own process, sends the same
+encrypted push messages (RFC 8291, fresh keys per message, one cached VAPID header), 100 in
+flight, after a warm-up:
   aiohttp    HTTP/1.1 with keep-alive (what the service uses)
   curl_cffi  libcurl + nghttp2, HTTP/2
   niquests   HTTP/2, multiplexed
@@ -19,8 +20,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import ipaddress
 import os
-import socket
 import ssl
 import subprocess
 import sys
@@ -30,25 +31,13 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _receiver import free_port, wait_for_port
+
 CLIENTS = os.environ.get("CLIENTS", "aiohttp curl_cffi niquests httpx").split()
 IN_FLIGHT = 100
 
 Post = Callable[[bytes, dict[str, str]], Awaitable[tuple[int, str]]]
-
-
-async def receiver(scope, receive, send):  # type: ignore[no-untyped-def]
-    """The ASGI app granian serves: read the body, answer 201."""
-    if scope["type"] == "lifespan":
-        while (message := await receive())["type"] != "lifespan.shutdown":
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-        await send({"type": "lifespan.shutdown.complete"})
-        return
-    more = True
-    while more:
-        more = (await receive()).get("more_body", False)
-    await send({"type": "http.response.start", "status": 201, "headers": []})
-    await send({"type": "http.response.body", "body": b""})
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:
@@ -69,9 +58,7 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
         .not_valid_before(now - dt.timedelta(hours=1))
         .not_valid_after(now + dt.timedelta(days=1))
         .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]
-            ),
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
             critical=False,
         )
         .sign(key, hashes.SHA256())
@@ -86,21 +73,6 @@ def self_signed(folder: Path) -> tuple[Path, Path]:
         )
     )
     return cert, keyfile
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int) -> None:
-    for _ in range(100):
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    sys.exit("the receiver did not start")
 
 
 async def client(kind: str, url: str, cafile: str) -> tuple[Post, Callable[[], Awaitable[None]]]:
@@ -229,7 +201,7 @@ def main() -> None:
                 "--ssl-certificate", str(cert), "--ssl-keyfile", str(key),
                 "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
                 "--log-level", "warning", "--working-dir", str(Path(__file__).parent),
-                "http_clients:receiver",
+                "_receiver:answer_201",
             ]
         )  # fmt: skip
         try:

@@ -25,52 +25,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(1, str(Path(__file__).parent.parent))  # for tests.push_receiver
+from _receiver import answer_201, free_port, wait_for_port
 from _support import create_database, database_url, drop_database, server
 
 BATCH = 500
 
 
-def receiver_app():  # type: ignore[no-untyped-def]
-    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
-        if scope["type"] == "lifespan":
-            while (message := await receive())["type"] != "lifespan.shutdown":
-                if message["type"] == "lifespan.startup":
-                    await send({"type": "lifespan.startup.complete"})
-            await send({"type": "lifespan.shutdown.complete"})
-            return
-        more = True
-        while more:
-            message = await receive()
-            more = message.get("more_body", False)
-        await send({"type": "http.response.start", "status": 201, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-    return app
-
-
 def run_receiver(port: int) -> None:
     import uvicorn
 
-    uvicorn.run(receiver_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int) -> None:
-    import socket
-
-    for _ in range(100):
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.1)
-    sys.exit("the receiver did not start")
+    uvicorn.run(answer_201, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
 def timed_child(command: list[str], env: dict[str, str]) -> tuple[float, float]:

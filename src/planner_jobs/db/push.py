@@ -14,6 +14,9 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from planner_jobs.db import arrays
 from planner_jobs.db.models import PushDelivery, PushSubscription, Task
 
+# A list of ids, passed as one array parameter `ids`.
+_IDS = sa.bindparam("ids", type_=ARRAY(sa.Uuid()))
+
 
 def upsert_subscription(
     connection: sa.Connection, user_id: uuid.UUID, *, endpoint: str, p256dh: str, auth: str
@@ -49,7 +52,7 @@ def delete_subscriptions(connection: sa.Connection, ids: Sequence[uuid.UUID]) ->
     if not ids:
         return 0
     result = connection.execute(
-        sa.delete(PushSubscription).where(PushSubscription.id == sa.any_(_uuids(ids)))
+        sa.delete(PushSubscription).where(PushSubscription.id == sa.any_(_IDS)), {"ids": list(ids)}
     )
     return result.rowcount
 
@@ -118,7 +121,6 @@ class DueDelivery:
     attempts: int
 
 
-_IDS = sa.bindparam("ids", type_=ARRAY(sa.Uuid()))
 _DUE_DELIVERIES = (
     sa.select(
         PushDelivery.notification_id,
@@ -272,7 +274,3 @@ def mark_reminded(connection: sa.Connection, reminders: Sequence[DueReminder]) -
     connection.execute(
         sa.update(Task).where(Task.id == rows.c.task_id).values(reminded_for=rows.c.remind_at)
     )
-
-
-def _uuids(values: Sequence[uuid.UUID], name: str = "ids") -> sa.BindParameter[Any]:
-    return sa.bindparam(name, list(values), type_=ARRAY(sa.Uuid()))
