@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Callable
 
 import jwt
 import pytest
@@ -10,11 +11,15 @@ from planner_jobs.api.auth import InvalidToken, user_id_from_token
 
 SECRET = "test-secret-" + "x" * 53  # 64 bytes: long enough for HS512 too
 USER = uuid.UUID("8a1d2c8e-2f1b-4f57-9d5e-0c7f5e0b6a11")
-NOW = dt.datetime.now(dt.UTC)
+
+
+def in_five_minutes() -> dt.datetime:
+    """A valid expiry, taken when the token is made (not at import: the suite can outlast it)."""
+    return dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
 
 
 def token(secret: str = SECRET, algorithm: str = "HS256", **claims: object) -> str:
-    payload: dict[str, object] = {"sub": str(USER), "exp": NOW + dt.timedelta(minutes=5)}
+    payload: dict[str, object] = {"sub": str(USER), "exp": in_five_minutes()}
     payload.update(claims)
     return jwt.encode({k: v for k, v in payload.items() if v is not None}, secret, algorithm)
 
@@ -26,23 +31,33 @@ def test_a_valid_token_names_its_user() -> None:
 @pytest.mark.parametrize(
     ("bad_token", "reason"),
     [
-        (token(exp=NOW - dt.timedelta(seconds=1)), "expired"),
-        (token(secret="y" * 64), "Signature"),
-        (token(exp=None), "exp"),
-        (token(sub=None), "sub"),
-        (token(sub="not-a-uuid"), "user id"),
-        (token(algorithm="HS512"), "alg value is not allowed"),
-        ("not.a.jwt", "invalid token"),
-        ("", "invalid token"),
+        (lambda: token(exp=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)), "expired"),
+        (lambda: token(secret="y" * 64), "Signature"),
+        (lambda: token(exp=None), "exp"),
+        (lambda: token(sub=None), "sub"),
+        (lambda: token(sub="not-a-uuid"), "user id"),
+        (lambda: token(algorithm="HS512"), "alg value is not allowed"),
+        (lambda: "not.a.jwt", "invalid token"),
+        (lambda: "", "invalid token"),
+    ],
+    ids=[
+        "expired",
+        "wrong-secret",
+        "no-exp",
+        "no-sub",
+        "sub-not-uuid",
+        "hs512",
+        "garbage",
+        "empty",
     ],
 )
-def test_bad_tokens_are_refused_with_a_reason(bad_token: str, reason: str) -> None:
+def test_bad_tokens_are_refused_with_a_reason(bad_token: Callable[[], str], reason: str) -> None:
     with pytest.raises(InvalidToken, match=reason):
-        user_id_from_token(bad_token, secret=SECRET)
+        user_id_from_token(bad_token(), secret=SECRET)
 
 
 def test_unsigned_tokens_are_refused() -> None:
-    unsigned = jwt.encode({"sub": str(USER), "exp": NOW + dt.timedelta(minutes=5)}, None, "none")
+    unsigned = jwt.encode({"sub": str(USER), "exp": in_five_minutes()}, None, "none")
 
     with pytest.raises(InvalidToken):
         user_id_from_token(unsigned, secret=SECRET)
