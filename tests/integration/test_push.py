@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from planner_jobs.api.app import create_app
+from planner_jobs.jobs import notifications
 from planner_jobs.jobs.notifications import queue_notification
 from planner_jobs.push.encryption import PayloadTooLarge
 from planner_jobs.runtime import Runtime
@@ -113,6 +114,40 @@ def test_a_transient_failure_is_retried_for_that_subscription_alone(
     assert receiver.requests["fine"] == 1
     assert job_statuses(push_runtime) == ["succeeded"]
     assert subscription_count(push_runtime) == 2
+
+
+class _ClockBehind:
+    """`datetime` as seen by a worker whose clock runs an hour behind the database's."""
+
+    class datetime(dt.datetime):
+        @classmethod
+        def now(cls, tz: dt.tzinfo | None = None) -> dt.datetime:  # type: ignore[override]
+            return dt.datetime.now(tz) - dt.timedelta(hours=1)
+
+    timedelta = dt.timedelta
+    UTC = dt.UTC
+
+
+@pytest.mark.timeout(60)  # the way it failed: a worker rescheduling its job forever
+def test_a_worker_with_a_wrong_clock_sends_at_once_and_retries_on_the_database_clock(
+    push_runtime: Runtime, receiver: PushReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(notifications, "dt", _ClockBehind)
+    user = new_user(push_runtime)
+    subscribe(push_runtime, user, receiver, "flaky")
+    subscribe(push_runtime, user, receiver, "fine")
+    receiver.script("flaky", Answer(status=503))
+
+    queue_notification(push_runtime.engine, push_runtime.job_app, user, PAYLOAD)
+    work(push_runtime)
+
+    assert receiver.payloads("fine") == [PAYLOAD]
+    with push_runtime.engine.connect() as c:
+        retry_in = c.scalar(
+            sa.text("SELECT next_attempt_at - now() FROM push_deliveries WHERE status = 'pending'")
+        )
+    assert dt.timedelta(seconds=1) < retry_in <= dt.timedelta(seconds=5)
+    assert job_statuses(push_runtime) == ["todo"]
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 413])

@@ -13,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -108,17 +109,15 @@ async def send_notification(
     # Derived from the job: a retried job finds the deliveries its first run created.
     notification = uuid.uuid5(_NAMESPACE, f"job:{context.job.id}")
 
-    def create() -> int:
-        with runtime.engine.begin() as connection:
-            return db.create_deliveries(
-                connection,
-                [(notification, uuid.UUID(userId), payload)],
-                urgency=urgency,
-                topics=[topic],
-            )
+    def create(connection: sa.Connection) -> None:
+        db.create_deliveries(
+            connection,
+            [(notification, uuid.UUID(userId), payload)],
+            urgency=urgency,
+            topics=[topic],
+        )
 
-    await asyncio.to_thread(create)
-    return await deliver(runtime, [notification])
+    return await deliver(runtime, [notification], create=create)
 
 
 async def deliver_notifications(
@@ -143,11 +142,21 @@ class _Tally:
         )
 
 
-async def deliver(runtime: Runtime, notifications: Sequence[uuid.UUID]) -> str:
-    """Send the due deliveries of `notifications`; raise `RetryLater` while some are pending."""
+async def deliver(
+    runtime: Runtime,
+    notifications: Sequence[uuid.UUID],
+    *,
+    create: Callable[[sa.Connection], None] | None = None,
+) -> str:
+    """Send the due deliveries of `notifications`; raise `RetryLater` while some are pending.
+
+    `create` makes the deliveries first, in the transaction that reads them. Every instant is
+    on the database's clock (workers on other machines, the cron and procrastinate's schedule
+    share it): a worker whose clock ran behind would otherwise find fresh deliveries not yet
+    due and reschedule itself until its clock caught up.
+    """
     engine, metrics = runtime.engine, runtime.metrics
-    now = dt.datetime.now(dt.UTC)
-    due = await asyncio.to_thread(_due, engine, notifications, now)
+    clock, due = await asyncio.to_thread(_due, engine, notifications, create)
     sender = runtime.push.sender()
     gate = asyncio.Semaphore(IN_FLIGHT)
     tally = _Tally()
@@ -168,7 +177,7 @@ async def deliver(runtime: Runtime, notifications: Sequence[uuid.UUID]) -> str:
     gone: list[uuid.UUID] = []
     for finished in asyncio.as_completed([send(d) for d in due]):
         delivery, answer = await finished
-        recorded = _outcome(delivery, answer, tally, metrics)
+        recorded = _outcome(delivery, answer, clock(), tally, metrics)
         if recorded is None:
             gone.append(delivery.subscription_id)
         else:
@@ -183,9 +192,21 @@ async def deliver(runtime: Runtime, notifications: Sequence[uuid.UUID]) -> str:
     return tally.line(len(notifications))
 
 
-def _due(engine: Engine, ids: Sequence[uuid.UUID], now: dt.datetime) -> list[db.DueDelivery]:
-    with engine.connect() as connection:
-        return db.due_deliveries(connection, ids, now=now)
+def _due(
+    engine: Engine, ids: Sequence[uuid.UUID], create: Callable[[sa.Connection], None] | None
+) -> tuple[Callable[[], dt.datetime], list[db.DueDelivery]]:
+    """The database's clock, and the deliveries due on it."""
+    with engine.begin() as connection:
+        if create is not None:
+            create(connection)
+        now = db.database_now(connection)
+        due = db.due_deliveries(connection, ids, now=now)
+    read_at = time.monotonic()
+
+    def clock() -> dt.datetime:
+        return now + dt.timedelta(seconds=time.monotonic() - read_at)
+
+    return clock, due
 
 
 def _write(
@@ -206,10 +227,10 @@ def _write(
 
 
 def _outcome(
-    delivery: db.DueDelivery, answer: Answer, tally: _Tally, metrics: Metrics
+    delivery: db.DueDelivery, answer: Answer, now: dt.datetime, tally: _Tally, metrics: Metrics
 ) -> db.Recorded | None:
-    """The record to write for one answer (None: the subscription is gone, delete it)."""
-    now = dt.datetime.now(dt.UTC)
+    """The record to write for one answer at `now` (None: the subscription is gone, delete
+    it)."""
     outcome = classify(answer.status)
     host = urlsplit(delivery.endpoint).hostname or "?"
     metrics.pushes.labels(
