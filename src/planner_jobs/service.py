@@ -15,27 +15,19 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Generator, Sequence
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-import uvicorn
-
-from planner_jobs.api.app import create_app
 from planner_jobs.errors import PlannerError
 from planner_jobs.jobs.worker import WorkerPlan, WorkerRunner
 from planner_jobs.runtime import Runtime
 
+if TYPE_CHECKING:
+    from planner_jobs.api.server import ApiServer
+
 log = logging.getLogger(__name__)
 
 EXIT_DEADLINE_SECONDS = 14.0
-
-
-class _ApiServer(uvicorn.Server):
-    """uvicorn without its own signal handling: `serve()` decides when everything stops."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -96,15 +88,14 @@ def _start_parts(
     api_socket: socket.socket | None,
     workers: Sequence[WorkerPlan],
     burst: bool,
-) -> tuple[_ApiServer | None, list[WorkerRunner], list[asyncio.Task[None]]]:
+) -> tuple[ApiServer | None, list[WorkerRunner], list[asyncio.Task[None]]]:
     server = None
     runners = []
     parts = []
     if api_socket is not None:
-        config = uvicorn.Config(
-            create_app(runtime), log_config=None, timeout_graceful_shutdown=5, server_header=False
-        )
-        server = _ApiServer(config)
+        from planner_jobs.api.server import api_server  # only where the API is served
+
+        server = api_server(runtime)
         parts.append(asyncio.create_task(server.serve(sockets=[api_socket]), name="api"))
         log.info("HTTP API listening on %s", bound_address(api_socket))
     for plan in workers:
@@ -145,7 +136,7 @@ def _on_signal(signum: int, stop_requested: asyncio.Event) -> None:
 
 
 async def _stop(
-    server: _ApiServer | None, runners: list[WorkerRunner], parts: list[asyncio.Task[Any]]
+    server: ApiServer | None, runners: list[WorkerRunner], parts: list[asyncio.Task[Any]]
 ) -> None:
     if server is not None:
         server.should_exit = True

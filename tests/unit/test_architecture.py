@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 from pathlib import Path
 
@@ -47,3 +48,17 @@ def test_the_readme_quick_start_is_two_commands_and_ci_runs_the_second() -> None
 
     assert len(commands) == 2
     assert commands[1] in (REPOSITORY / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def test_the_command_line_loads_the_http_stack_only_to_serve_it() -> None:
+    """Workers and one-off commands start without FastAPI and uvicorn (a good part of start-up)."""
+    probe = (
+        "import sys, planner_jobs.cli; print(*sorted({'fastapi', 'uvicorn'} & set(sys.modules)))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == ""
