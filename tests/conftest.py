@@ -8,7 +8,10 @@ never silently turns into skipped tests.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,7 +38,7 @@ def _with_database(url: str, name: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def server_url() -> str:
     """A libpq URL of a database on the test server, from which others can be created."""
     configured = os.environ.get(TEST_SERVER_VARIABLE)
     if configured:
@@ -44,7 +47,11 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> str:
         except psycopg.OperationalError as exc:
             pytest.fail(f"{TEST_SERVER_VARIABLE} is set but the server does not answer: {exc}")
         return libpq_url(configured)
-    return start_embedded_postgres(tmp_path_factory.mktemp("embedded") / "pg")
+    # Not under pytest's basetemp: a pytest session starting meanwhile deletes all but the three
+    # newest of those, and with them a running server's data.
+    folder = Path(tempfile.mkdtemp(prefix="planner-tests-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)  # after the server stops (LIFO)
+    return start_embedded_postgres(folder / "pg")
 
 
 @pytest.fixture(scope="session")
