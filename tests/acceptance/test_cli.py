@@ -6,6 +6,7 @@ import pty
 import subprocess
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -127,16 +128,12 @@ def test_workers_refuse_an_unmigrated_database(empty_database_url: str, tmp_path
 
 
 def test_cron_rollover_closes_due_days_and_says_how_many(cli: Cli, database_url: str) -> None:
-    engine = create_engine(database_url)
-    with engine.begin() as c:
-        c.execute(
-            sa.text(
-                "INSERT INTO users (email, timezone, created_at) VALUES"
-                " ('a@example.com', 'Asia/Kathmandu', '2026-03-05T08:00Z'),"
-                " ('b@example.com', 'Nowhere/Special', '2026-03-07T08:00Z')"
-            )
-        )
-    engine.dispose()
+    run_sql(
+        database_url,
+        "INSERT INTO users (email, timezone, created_at) VALUES"
+        " ('a@example.com', 'Asia/Kathmandu', '2026-03-05T08:00Z'),"
+        " ('b@example.com', 'Nowhere/Special', '2026-03-07T08:00Z')",
+    )
 
     result = cli("cron", "rollover", "--now", "2026-03-08T06:00:00Z")
     again = cli("cron", "rollover", "--now", "2026-03-08T06:00:00+00:00")
@@ -168,14 +165,21 @@ def test_vapid_keys_prints_a_pair_that_loads(tmp_path: Path) -> None:
     assert VapidKeys.parse(private).application_server_key == public
 
 
-def a_user(database_url: str) -> str:
+def run_sql(database_url: str, statement: str, **parameters: object) -> Any:
+    """Run one statement on the test's database, beside the CLI; return its first value."""
     engine = create_engine(database_url)
-    with engine.begin() as c:
-        user = c.scalar(
-            sa.text("INSERT INTO users (email) VALUES ('cli@example.com') RETURNING id")
-        )
-    engine.dispose()
-    return str(user)
+    try:
+        with engine.begin() as c:
+            result = c.execute(sa.text(statement), parameters)
+            return result.scalar() if result.returns_rows else None
+    finally:
+        engine.dispose()
+
+
+def a_user(database_url: str) -> str:
+    return str(
+        run_sql(database_url, "INSERT INTO users (email) VALUES ('cli@example.com') RETURNING id")
+    )
 
 
 def test_export_requests_an_export_and_prints_the_job(cli: Cli, database_url: str) -> None:
@@ -203,12 +207,9 @@ def test_notify_queues_a_notification_job(cli: Cli, database_url: str) -> None:
     result = cli("notify", user, "--title", "Hello", "--body", "World")
 
     assert result.returncode == 0, result.stderr
-    engine = create_engine(database_url)
-    with engine.connect() as c:
-        args = c.scalar(
-            sa.text("SELECT args FROM procrastinate_jobs WHERE task_name = 'notifications.send'")
-        )
-    engine.dispose()
+    args = run_sql(
+        database_url, "SELECT args FROM procrastinate_jobs WHERE task_name = 'notifications.send'"
+    )
     assert args == {"userId": user, "payload": {"title": "Hello", "body": "World"}}
     too_long = cli("notify", user, "--title", "x", "--body", "y" * 5000)
     assert_one_line_error(too_long, "at most 3993")
@@ -238,16 +239,12 @@ def test_cron_rollover_shows_progress_on_a_terminal_for_a_backfill(
     """A large sweep (a backfill after an outage) draws a progress bar when stderr is a terminal;
     stdout keeps the one-line summary."""
     users = PROGRESS_BAR_FROM_USERS
-    engine = create_engine(database_url)
-    with engine.begin() as c:
-        c.execute(
-            sa.text(
-                "INSERT INTO users (email, timezone, created_at) SELECT 'u' || n || '@example.com',"
-                " 'Europe/Berlin', '2026-03-05T12:00Z' FROM generate_series(1, :n) AS n"
-            ),
-            {"n": users},
-        )
-    engine.dispose()
+    run_sql(
+        database_url,
+        "INSERT INTO users (email, timezone, created_at) SELECT 'u' || n || '@example.com',"
+        " 'Europe/Berlin', '2026-03-05T12:00Z' FROM generate_series(1, :n) AS n",
+        n=users,
+    )
     terminal, terminal_end = pty.openpty()
     chunks: list[bytes] = []
 
