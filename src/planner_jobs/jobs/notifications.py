@@ -229,8 +229,7 @@ def _write(
 def _outcome(
     delivery: db.DueDelivery, answer: Answer, now: dt.datetime, tally: _Tally, metrics: Metrics
 ) -> db.Recorded | None:
-    """The record to write for one answer at `now` (None: the subscription is gone, delete
-    it)."""
+    """The record to write for an answer received at `now`; None: delete the subscription."""
     outcome = classify(answer.status)
     host = urlsplit(delivery.endpoint).hostname or "?"
     metrics.pushes.labels(
