@@ -55,6 +55,14 @@ def _settings() -> Settings:
     return settings
 
 
+@contextlib.contextmanager
+def _migrated_runtime(settings: Settings, *, periodic: bool = False) -> Iterator[Runtime]:
+    """The runtime of a command that needs the current schema (one not migrated is refused)."""
+    with open_runtime(settings, periodic=periodic) as runtime:
+        ensure_schema_current(runtime.engine)
+        yield runtime
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="planner-jobs")
 def cli() -> None:
@@ -90,8 +98,7 @@ def api() -> None:
     """The HTTP API alone."""
     settings = _settings()
     sock = bind_socket(settings.host, settings.port)
-    with open_runtime(settings, periodic=False) as runtime:
-        ensure_schema_current(runtime.engine)
+    with _migrated_runtime(settings) as runtime:
         asyncio.run(serve(runtime, api_socket=sock))
 
 
@@ -121,8 +128,7 @@ def worker(queues: Sequence[str], concurrency: int, burst: bool, metrics_port: i
     """Job workers (any number of them, on any number of machines)."""
     settings = _settings()
     # Burst runs are one-off catch-ups: they do not schedule the periodic tasks.
-    with open_runtime(settings, periodic=not burst) as runtime:
-        ensure_schema_current(runtime.engine)
+    with _migrated_runtime(settings, periodic=not burst) as runtime:
         if metrics_port is not None:
             try:
                 start_http_server(metrics_port, settings.host, registry=runtime.metrics.registry)
@@ -175,8 +181,7 @@ def cron() -> None:
 def cron_rollover(now: dt.datetime | None) -> None:
     """Close every user-day due at NOW (idempotent) and print a one-line summary."""
     settings = _settings()
-    with open_runtime(settings, periodic=False) as runtime:
-        ensure_schema_current(runtime.engine)
+    with _migrated_runtime(settings) as runtime:
         at = _now(now)
         with _progress(runtime, at) as advance:
             summary = rollover.sweep(
@@ -193,8 +198,7 @@ def cron_rollover(now: dt.datetime | None) -> None:
 @NOW
 def cron_cleanup_tokens(now: dt.datetime | None) -> None:
     """Clear password-reset tokens that expired before NOW."""
-    with open_runtime(_settings(), periodic=False) as runtime:
-        ensure_schema_current(runtime.engine)
+    with _migrated_runtime(_settings()) as runtime:
         click.echo(tokens.cleanup_tokens(runtime.engine, now=_now(now)).line())
 
 
@@ -203,8 +207,7 @@ def cron_cleanup_tokens(now: dt.datetime | None) -> None:
 def cron_reminders(now: dt.datetime | None) -> None:
     """Queue the notifications of the task reminders due at NOW."""
     settings = _settings()
-    with open_runtime(settings, periodic=False) as runtime:
-        ensure_schema_current(runtime.engine)
+    with _migrated_runtime(settings) as runtime:
         summary = notifications.send_reminders(
             runtime.engine,
             runtime.job_app,
@@ -228,8 +231,7 @@ def export_command(user_id: uuid.UUID, export_format: str) -> None:
     """Request an export for USER_ID as the API does; print the job as JSON."""
     from planner_jobs.api.exports import export_out
 
-    with open_runtime(_settings(), periodic=False) as runtime:
-        ensure_schema_current(runtime.engine)
+    with _migrated_runtime(_settings()) as runtime:
         now = dt.datetime.now(dt.UTC)
         try:
             requested = exports.request_export(
@@ -247,8 +249,7 @@ def export_command(user_id: uuid.UUID, export_format: str) -> None:
 @click.option("--body", required=True, help="The notification's text.")
 def notify(user_id: uuid.UUID, title: str, body: str) -> None:
     """Queue a notification to every browser USER_ID subscribed."""
-    with open_runtime(_settings(), periodic=False) as runtime:
-        ensure_schema_current(runtime.engine)
+    with _migrated_runtime(_settings()) as runtime:
         job_id = notifications.queue_notification(
             runtime.engine, runtime.job_app, user_id, {"title": title, "body": body}
         )
