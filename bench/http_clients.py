@@ -1,26 +1,26 @@
 """Benchmark: async HTTP clients for Web Push, over TLS to a receiver that offers HTTP/2.
 
-    pip install granian niquests curl_cffi 'httpx[http2]'   # not dependencies of the project
-    python bench/http_clients.py [--messages 5000]     # CLIENTS='aiohttp httpx' runs only those
+    pip install niquests 'httpx[http2]'   # not dependencies of the project (nor of its extras)
+    python bench/http_clients.py [--messages 5000]     # CLIENTS='service aiohttp' runs only those
 
-The receiver (`_receiver.answer_201` on granian, in its own process) speaks TLS with ALPN `h2`
-and `http/1.1` and answers 201 to every POST. Each client, in its own process, sends the same
-encrypted push messages (RFC 8291, fresh keys per message, one cached VAPID header), 100 in
-flight, after a warm-up:
-  aiohttp    HTTP/1.1 with keep-alive (what the service uses)
-  curl_cffi  libcurl + nghttp2, HTTP/2
+The receiver (`_receiver`: granian, from the bench extra, in its own process) speaks TLS with
+ALPN `h2` and `http/1.1` and answers 201 to every POST. Each client, in its own process, sends
+the same encrypted push messages (RFC 8291, fresh keys per message, one cached VAPID header),
+100 in flight, after a warm-up:
+  service    the service's client: `push.sender.new_session` (curl_cffi: libcurl + nghttp2),
+             HTTP/2 by ALPN, multiplexed
+  aiohttp    HTTP/1.1 with keep-alive (the service's client until 2026-11-29; comes with the
+             bench extra's pywebpush)
   niquests   HTTP/2, multiplexed
   httpx      HTTP/2 (h2)
-Prints messages/s, CPU time per message and the HTTP version each client used. The figures behind
-the Web Push row of docs/decisions.md.
+Prints messages/s, CPU time per message, the HTTP version each client used and how many
+connections it held open at the end. The figures behind the Web Push row of docs/decisions.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
-import ipaddress
 import os
 import ssl
 import subprocess
@@ -32,47 +32,16 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _receiver import free_port, wait_for_port
+sys.path.insert(1, str(Path(__file__).parent.parent))  # for tests.push_receiver
+import psutil
+from tests.push_receiver import self_signed_certificate
 
-CLIENTS = os.environ.get("CLIENTS", "aiohttp curl_cffi niquests httpx").split()
+from _receiver import receiver
+
+CLIENTS = os.environ.get("CLIENTS", "service aiohttp niquests httpx").split()
 IN_FLIGHT = 100
 
 Post = Callable[[bytes, dict[str, str]], Awaitable[tuple[int, str]]]
-
-
-def self_signed(folder: Path) -> tuple[Path, Path]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert, keyfile = folder / "cert.pem", folder / "key.pem"
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    keyfile.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert, keyfile
 
 
 async def client(kind: str, url: str, cafile: str) -> tuple[Post, Callable[[], Awaitable[None]]]:
@@ -91,13 +60,10 @@ async def client(kind: str, url: str, cafile: str) -> tuple[Post, Callable[[], A
                 return response.status, f"HTTP/{response.version.major}.{response.version.minor}"
 
         return post_aiohttp, session.close
-    if kind == "curl_cffi":
-        from curl_cffi import CurlHttpVersion
-        from curl_cffi import requests as curl
+    if kind == "service":
+        from planner_jobs.push.sender import new_session
 
-        curl_session = curl.AsyncSession(
-            verify=cafile, timeout=10, max_clients=50, http_version=CurlHttpVersion.V2TLS
-        )
+        curl_session = new_session(ca_file=cafile)
 
         async def post_curl(body: bytes, headers: dict[str, str]) -> tuple[int, str]:
             response = await curl_session.post(url, data=body, headers=headers)
@@ -135,7 +101,6 @@ async def measure(kind: str, url: str, cafile: str, messages: int) -> None:
     from cryptography.hazmat.primitives.asymmetric import ec
     from py_vapid import Vapid02
 
-    sys.path.insert(0, str(Path(__file__).parent.parent / "src"))
     from planner_jobs.push.encryption import encrypt
 
     browser = ec.generate_private_key(ec.SECP256R1())
@@ -174,10 +139,14 @@ async def measure(kind: str, url: str, cafile: str, messages: int) -> None:
     cpu, wall = time.process_time(), time.perf_counter()
     await run(messages)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    port = int(url.split(":")[2].split("/")[0])
+    connections = sum(
+        1 for c in psutil.Process().net_connections("tcp") if c.raddr and c.raddr.port == port
+    )
     await close()
     print(
         f"{kind:10} {messages / wall:7,.0f} msg/s  {cpu / messages * 1e6:6,.0f} µs CPU/message"
-        f"  {dict(versions)}",
+        f"  {dict(versions)}, {connections} connections open",
         flush=True,
     )
 
@@ -193,31 +162,16 @@ def main() -> None:
         asyncio.run(measure(args.client, args.url, args.cafile, args.messages))
         return
     with tempfile.TemporaryDirectory() as folder:
-        cert, key = self_signed(Path(folder))
-        port = free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable, "-m", "granian", "--interface", "asgi", "--http", "auto",
-                "--ssl-certificate", str(cert), "--ssl-keyfile", str(key),
-                "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                "--log-level", "warning", "--working-dir", str(Path(__file__).parent),
-                "_receiver:answer_201",
-            ]
-        )  # fmt: skip
-        try:
-            wait_for_port(port)
+        cert, key = self_signed_certificate(Path(folder))
+        with receiver(tls=(cert, key)) as origin:
             for kind in CLIENTS:
                 subprocess.run(
                     [
                         sys.executable, __file__, "--client", kind, "--messages",
-                        str(args.messages), "--url", f"https://127.0.0.1:{port}/push/x",
-                        "--cafile", str(cert),
+                        str(args.messages), "--url", f"{origin}/push/x", "--cafile", str(cert),
                     ],
                     check=False,
                 )  # fmt: skip
-        finally:
-            server.terminate()
-            server.wait()
 
 
 if __name__ == "__main__":

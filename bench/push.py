@@ -1,9 +1,11 @@
 """Benchmark: Web Push delivery from one worker process vs pywebpush one message at a time.
 
-    python bench/push.py [--messages 10000] [--url postgresql://...]
+    python bench/push.py [--messages 10000] [--url postgresql://...] [--tls]
 
-A receiver runs in its own process (uvicorn, answers 201 to every push). MESSAGES users each get
-one subscription on it. Three runs, each timed on the worker side:
+A receiver runs in its own process (`_receiver`: granian, answers 201 to every push), over plain
+HTTP/1.1, or with --tls over HTTPS offering HTTP/2 (a self-signed certificate that the worker and
+pywebpush are told to trust). MESSAGES users each get one subscription on it. Three runs, each
+timed on the worker side:
   1. bulk: the notifications queued in batches of 500 (as reminders are), delivered by one
      `planner-jobs worker --burst --queue notifications` process;
   2. per-notification: one `notifications.send` job each (the CLI/API path), same worker;
@@ -25,16 +27,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(1, str(Path(__file__).parent.parent))  # for tests.push_receiver
-from _receiver import answer_201, free_port, wait_for_port
+from tests.push_receiver import Browser, self_signed_certificate
+
+from _receiver import receiver
 from _support import create_database, database_url, drop_database, server
 
 BATCH = 500
-
-
-def run_receiver(port: int) -> None:
-    import uvicorn
-
-    uvicorn.run(answer_201, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+NAIVE = "naive: pywebpush webpush() per message, no session"
 
 
 def timed_child(command: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -53,15 +52,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--url", default=None)
-    parser.add_argument("--receiver", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--tls", action="store_true", help="HTTPS and HTTP/2 to the receiver")
     args = parser.parse_args()
-    if args.receiver:
-        run_receiver(args.receiver)
-        return
+    with tempfile.TemporaryDirectory() as folder:
+        tls = self_signed_certificate(Path(folder)) if args.tls else None
+        if tls:  # trusted by the worker's libcurl and by requests in this process
+            os.environ["CURL_CA_BUNDLE"] = os.environ["REQUESTS_CA_BUNDLE"] = str(tls[0])
+        with receiver(tls) as origin:
+            results = measure(origin, args.messages, args.url)
+    naive_rate = results[NAIVE][0] / results[NAIVE][1]
+    for label, (count, window, process_wall, cpu) in results.items():
+        rate = count / window
+        print(
+            f"{label}: {count:,} messages; sending {window:.2f} s = {rate:,.0f} msg/s"
+            f" ({rate / naive_rate:.1f}x naive); whole process {process_wall:.2f} s"
+            f" = {count / process_wall:,.0f} msg/s; {cpu / count * 1e6:.0f} µs CPU/message"
+        )
 
+
+def measure(
+    origin: str, messages: int, url_option: str | None
+) -> dict[str, tuple[int, float, float, float]]:
+    """(messages, sending seconds, process seconds, CPU seconds) for each way of sending."""
     import sqlalchemy as sa
     from pywebpush import webpush
-    from tests.push_receiver import Browser
 
     from planner_jobs.db.engine import create_engine, libpq_url
     from planner_jobs.db.migrate import migrate
@@ -69,14 +83,12 @@ def main() -> None:
     from planner_jobs.jobs.notifications import Notification, queue_many
     from planner_jobs.push.keys import VapidKeys
 
-    port = free_port()
-    receiver = subprocess.Popen([sys.executable, __file__, "--receiver", str(port)])
-    wait_for_port(port)
+    host = origin.split("://")[1]
     browser = Browser("bench")  # one key pair for every subscription: the crypto cost is the same
     keys = VapidKeys.generate()
     payload = {"title": "Benchmark", "body": "A notification of ordinary size, with some text."}
-    results = {}
-    with server(args.url) as server_url, tempfile.TemporaryDirectory() as data_dir:
+    results: dict[str, tuple[int, float, float, float]] = {}
+    with server(url_option) as server_url, tempfile.TemporaryDirectory() as data_dir:
         name = create_database(server_url)
         url = database_url(server_url, name)
         engine = create_engine(url)
@@ -87,14 +99,14 @@ def main() -> None:
                     "INSERT INTO users (email) SELECT 'u' || n || '@example.com'"
                     " FROM generate_series(1, :n) AS n"
                 ),
-                {"n": args.messages},
+                {"n": messages},
             )
             c.execute(
                 sa.text(
                     "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth)"
                     " SELECT id, :base || id, :p, :a FROM users"
                 ),
-                {"base": f"http://127.0.0.1:{port}/push/", "p": browser.p256dh, "a": browser.auth},
+                {"base": f"{origin}/push/", "p": browser.p256dh, "a": browser.auth},
             )
             users = list(c.scalars(sa.text("SELECT id FROM users")))
         job_app = build_job_app(libpq_url(url), periodic=False)
@@ -102,7 +114,7 @@ def main() -> None:
             **{k: v for k, v in os.environ.items() if not k.startswith("PLANNER_")},
             "PLANNER_DATABASE_URL": url,
             "PLANNER_DATA_DIR": data_dir,
-            "PLANNER_PUSH_ALLOWED_HOSTS": f"127.0.0.1:{port}",
+            "PLANNER_PUSH_ALLOWED_HOSTS": host,
             "PLANNER_VAPID_PRIVATE_KEY": keys.private_raw,
             "PLANNER_LOG_LEVEL": "WARNING",
         }
@@ -157,9 +169,9 @@ def main() -> None:
         engine.dispose()
         drop_database(server_url, name)
 
-    naive_count = args.messages
+    naive_count = messages
     info = {
-        "endpoint": f"http://127.0.0.1:{port}/push/naive",
+        "endpoint": f"{origin}/push/naive",
         "keys": {"p256dh": browser.p256dh, "auth": browser.auth},
     }
     import json
@@ -178,18 +190,8 @@ def main() -> None:
     wall = time.perf_counter() - started
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
-    results["naive: pywebpush webpush() per message, no session"] = (naive_count, wall, wall, cpu)
-    receiver.terminate()
-    receiver.wait()
-
-    naive_rate = naive_count / wall
-    for label, (count, window, process_wall, cpu) in results.items():
-        rate = count / window
-        print(
-            f"{label}: {count:,} messages; sending {window:.2f} s = {rate:,.0f} msg/s"
-            f" ({rate / naive_rate:.1f}x naive); whole process {process_wall:.2f} s"
-            f" = {count / process_wall:,.0f} msg/s; {cpu / count * 1e6:.0f} µs CPU/message"
-        )
+    results[NAIVE] = (naive_count, wall, wall, cpu)
+    return results
 
 
 if __name__ == "__main__":

@@ -24,8 +24,12 @@ from tests.push_receiver import Browser, PushReceiver
 
 
 @pytest.fixture
-def receiver() -> Iterator[PushReceiver]:
-    with PushReceiver() as receiver:
+def receiver(request: pytest.FixtureRequest) -> Iterator[PushReceiver]:
+    """Plain HTTP/1.1; `@pytest.mark.parametrize("receiver", ["https"], indirect=True)` makes it
+    HTTPS offering HTTP/2 and HTTP/1.1, as real push services are; "https-http1" HTTPS offering
+    HTTP/1.1 alone."""
+    alpn = {"http": None, "https": ("h2", "http/1.1"), "https-http1": ("http/1.1",)}
+    with PushReceiver(alpn=alpn[getattr(request, "param", "http")]) as receiver:
         yield receiver
 
 
@@ -40,7 +44,13 @@ def push_runtime(database_url: str, tmp_path: Path, receiver: PushReceiver) -> I
     )
     with open_runtime(settings, periodic=False) as runtime:
         # A short timeout, so the "slow push service" case does not take ten seconds.
-        push = PushService(runtime.push.keys, subject=settings.vapid_subject, ttl=3600, timeout=1.0)
+        push = PushService(
+            runtime.push.keys,
+            subject=settings.vapid_subject,
+            ttl=3600,
+            timeout=1.0,
+            ca_file=receiver.ca_file,
+        )
         receiver.vapid_public_key = push.keys.application_server_key
         yield dataclasses.replace(runtime, push=push)
 

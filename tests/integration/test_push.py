@@ -28,8 +28,12 @@ from tests.integration.conftest import (
 from tests.push_receiver import Answer, PushReceiver
 
 PAYLOAD = {"title": "Hello ☀", "body": 'Quotes " and\nnewlines, & <tags>'}
+EVERY_PROTOCOL = pytest.mark.parametrize(
+    "receiver", ["http", "https", "https-http1"], indirect=True
+)
 
 
+@EVERY_PROTOCOL
 def test_a_notification_reaches_every_subscription_of_its_user(
     push_runtime: Runtime, receiver: PushReceiver
 ) -> None:
@@ -51,8 +55,29 @@ def test_a_notification_reaches_every_subscription_of_its_user(
     assert message.claims["sub"] == "mailto:admin@localhost"
     assert job_statuses(push_runtime) == ["succeeded"]
     assert [status for status, *_ in deliveries(push_runtime)] == ["delivered", "delivered"]
+    # HTTP/2 where the push service offers it (by TLS ALPN), HTTP/1.1 where it does not.
+    assert set(receiver.versions) == ({"2"} if "h2" in (receiver.alpn or ()) else {"1.1"})
 
 
+@pytest.mark.parametrize("receiver", ["https"], indirect=True)
+def test_over_http2_every_message_of_a_burst_shares_one_connection(
+    push_runtime: Runtime, receiver: PushReceiver
+) -> None:
+    user = new_user(push_runtime)
+    names = [f"device-{n}" for n in range(40)]
+    for name in names:
+        subscribe(push_runtime, user, receiver, name)
+
+    queue_notification(push_runtime.engine, push_runtime.job_app, user, PAYLOAD)
+    work(push_runtime)
+
+    assert receiver.errors == []
+    assert all(receiver.payloads(name) == [PAYLOAD] for name in names)
+    assert receiver.versions == ["2"] * len(names)
+    assert len(receiver.clients) == 1  # 40 streams multiplexed, not 40 connections
+
+
+@EVERY_PROTOCOL
 @pytest.mark.parametrize("status", [404, 410])
 def test_a_gone_subscription_is_deleted_and_the_others_still_get_it(
     push_runtime: Runtime, receiver: PushReceiver, status: int
@@ -72,15 +97,20 @@ def test_a_gone_subscription_is_deleted_and_the_others_still_get_it(
 
 
 @pytest.mark.parametrize(
-    "failure",
+    ("receiver", "failure"),
     [
-        Answer(status=500),
-        Answer(status=503),
-        Answer(status=429, retry_after="120"),
-        Answer(close=True),
-        Answer(delay=2.0),  # slower than the client's timeout
+        ("http", Answer(status=500)),
+        ("http", Answer(status=503)),
+        ("http", Answer(status=429, retry_after="120")),
+        ("http", Answer(close=True)),
+        ("https", Answer(status=429, retry_after="120")),
+        # Slower than the client's timeout (and a 503 when it answers at last, which the client
+        # no longer hears). Over HTTP/2: over HTTP/1.1 the other subscription's request may wait
+        # for this first answer and time out too (the next test).
+        ("https", Answer(status=503, delay=2.0)),
     ],
-    ids=["500", "503", "429", "closed", "slow"],
+    ids=["500", "503", "429", "closed", "429-http2", "slow-http2"],
+    indirect=["receiver"],
 )
 def test_a_transient_failure_is_retried_for_that_subscription_alone(
     push_runtime: Runtime, receiver: PushReceiver, failure: Answer
@@ -88,19 +118,31 @@ def test_a_transient_failure_is_retried_for_that_subscription_alone(
     user = new_user(push_runtime)
     subscribe(push_runtime, user, receiver, "flaky")
     subscribe(push_runtime, user, receiver, "fine")
-    receiver.script("flaky", failure)
+    # Twice: libcurl resends a request at once, on a new connection, when the reused connection
+    # it went on closes before any byte of an answer (it cannot tell that from a keep-alive
+    # connection the server closed while idle); the second failure must reach the sender.
+    receiver.script("flaky", failure, failure)
     before = dt.datetime.now(dt.UTC)
 
     queue_notification(push_runtime.engine, push_runtime.job_app, user, PAYLOAD)
     work(push_runtime)
+    receiver.unscript("flaky")  # the push service is well again
 
     assert receiver.payloads("fine") == [PAYLOAD]
     assert receiver.payloads("flaky") == []
     with push_runtime.engine.connect() as c:
-        next_attempt = c.scalar(
-            sa.text("SELECT next_attempt_at FROM push_deliveries WHERE status = 'pending'")
-        )
+        next_attempt, last_status, last_error = c.execute(
+            sa.text(
+                "SELECT next_attempt_at, last_status, last_error FROM push_deliveries"
+                " WHERE status = 'pending'"
+            )
+        ).one()
         scheduled = c.scalar(sa.text("SELECT scheduled_at FROM procrastinate_jobs"))
+    if failure.delay or failure.close:  # no answer heard
+        assert last_status is None
+        assert last_error.startswith("timed out" if failure.delay else "connection failed")
+    else:
+        assert last_status == failure.status
     wait = 120 if failure.retry_after else 5
     assert next_attempt >= before + dt.timedelta(seconds=wait)
     assert scheduled == next_attempt  # the job comes back exactly then
@@ -114,6 +156,31 @@ def test_a_transient_failure_is_retried_for_that_subscription_alone(
     assert receiver.requests["fine"] == 1
     assert job_statuses(push_runtime) == ["succeeded"]
     assert subscription_count(push_runtime) == 2
+
+
+@pytest.mark.parametrize("receiver", ["http", "https-http1"], indirect=True)
+def test_over_http1_a_slow_first_answer_may_hold_the_others_but_none_is_sent_twice(
+    push_runtime: Runtime, receiver: PushReceiver
+) -> None:
+    """The cost of waiting to learn whether an origin multiplexes (PIPEWAIT, push.sender): over
+    HTTP/1.1 the first requests to an origin wait for its first answer. If that answer is too
+    slow, they time out with it; each subscription is still delivered to exactly once."""
+    user = new_user(push_runtime)
+    subscribe(push_runtime, user, receiver, "slow")
+    subscribe(push_runtime, user, receiver, "fine")
+    receiver.script("slow", Answer(status=503, delay=2.0))
+
+    queue_notification(push_runtime.engine, push_runtime.job_app, user, PAYLOAD)
+    work(push_runtime)
+    assert receiver.payloads("slow") == []
+    assert job_statuses(push_runtime) == ["todo"]
+
+    time_passes(push_runtime)
+    work(push_runtime)
+
+    assert receiver.payloads("slow") == [PAYLOAD]
+    assert receiver.payloads("fine") == [PAYLOAD]
+    assert job_statuses(push_runtime) == ["succeeded"]
 
 
 class _ClockBehind:
