@@ -107,7 +107,15 @@ class PushSender:
         except curl.exceptions.Timeout:
             return Answer(None, None, "timed out", time.perf_counter() - started)
         except curl.exceptions.RequestException as exc:
-            reason = f"connection failed: {type(exc).__name__}"
-            return Answer(None, None, reason, time.perf_counter() - started)
+            return Answer(None, None, _failure(exc), time.perf_counter() - started)
         retry_after = parse_retry_after(retry_after_header, now=dt.datetime.now(dt.UTC))
         return Answer(status, retry_after, detail, time.perf_counter() - started)
+
+
+def _failure(exc: curl.exceptions.RequestException) -> str:
+    """What went wrong, from libcurl's message without its boilerplate: "connection failed:
+    DNSError: Could not resolve host: push.example (Domain name not found)"."""
+    text = str(exc).split(". See https://curl.se/", 1)[0]
+    if text.startswith("Failed to perform, curl: (") and ") " in text:
+        text = text.split(") ", 1)[1]
+    return f"connection failed: {type(exc).__name__}: {text}"[:300]
