@@ -1,11 +1,12 @@
 """Benchmark: Web Push delivery from one worker process vs pywebpush one message at a time.
 
-    python bench/push.py [--messages 10000] [--url postgresql://...] [--tls]
+    python bench/push.py [--messages 10000] [--url postgresql://...] [--plain]
 
-A receiver runs in its own process (`_receiver`: granian, answers 201 to every push), over plain
-HTTP/1.1, or with --tls over HTTPS offering HTTP/2 (a self-signed certificate that the worker and
-pywebpush are told to trust). MESSAGES users each get one subscription on it. Three runs, each
-timed on the worker side:
+A receiver runs in its own process (`_receiver`: granian, answers 201 to every push) over HTTPS
+offering HTTP/2 and HTTP/1.1, as push services do (endpoints must be https unless a host is
+allowed explicitly), with a self-signed certificate that the worker and pywebpush are told to
+trust; with --plain over plain HTTP/1.1. MESSAGES users each get one subscription on it. Three
+runs, each timed on the worker side:
   1. bulk: the notifications queued in batches of 500 (as reminders are), delivered by one
      `planner-jobs worker --burst --queue notifications` process;
   2. per-notification: one `notifications.send` job each (the CLI/API path), same worker;
@@ -52,10 +53,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
     parser.add_argument("--url", default=None)
-    parser.add_argument("--tls", action="store_true", help="HTTPS and HTTP/2 to the receiver")
+    parser.add_argument("--plain", action="store_true", help="plain HTTP/1.1 to the receiver")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        tls = self_signed_certificate(Path(folder)) if args.tls else None
+        tls = self_signed_certificate(Path(folder)) if not args.plain else None
         if tls:  # trusted by the worker's libcurl and by requests in this process
             os.environ["CURL_CA_BUNDLE"] = os.environ["REQUESTS_CA_BUNDLE"] = str(tls[0])
         with receiver(tls) as origin:
