@@ -4,7 +4,8 @@ push service and a browser would, then answers as scripted.
 For every POST to /push/<name> it checks the TTL header, verifies the VAPID JWT against the
 expected public key (and its `aud` and `exp`), decrypts the aes128gcm body with that browser's
 private key and auth secret, and records what it got. `script(name, ...)` queues answers
-(a status, a Retry-After, a delay, or "close" to drop the connection); the default is 201.
+(a status, a Retry-After, a delay, or "close" to drop the connection, over plain HTTP); the
+default is 201.
 
 Plain HTTP/1.1 by default (a threading `http.server`); given `alpn`, HTTPS offering those
 protocols, `("h2", "http/1.1")` as real push services do (hypercorn, with a self-signed
@@ -307,7 +308,7 @@ class _TlsServer:
         if answer.delay:
             await asyncio.sleep(answer.delay)
         if answer.close:
-            raise ConnectionAbortedError("scripted: drop the connection")
+            raise NotImplementedError("a scripted close is for the plain HTTP receiver")
         headers = {key.decode().lower(): value.decode() for key, value in scope["headers"]}
         answer = self._receiver._accept(name, answer, headers, body)
         response_headers = [(b"content-length", str(len(answer.body.encode())).encode())]
