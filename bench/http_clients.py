@@ -30,6 +30,7 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(1, str(Path(__file__).parent.parent))  # for tests.push_receiver
@@ -139,7 +140,7 @@ async def measure(kind: str, url: str, cafile: str, messages: int) -> None:
     cpu, wall = time.process_time(), time.perf_counter()
     await run(messages)
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    port = int(url.split(":")[2].split("/")[0])
+    port = urlsplit(url).port
     connections = sum(
         1 for c in psutil.Process().net_connections("tcp") if c.raddr and c.raddr.port == port
     )

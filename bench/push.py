@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--plain", action="store_true", help="plain HTTP/1.1 to the receiver")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        tls = self_signed_certificate(Path(folder)) if not args.plain else None
+        tls = None if args.plain else self_signed_certificate(Path(folder))
         if tls:  # trusted by the worker's libcurl and by requests in this process
             os.environ["CURL_CA_BUNDLE"] = os.environ["REQUESTS_CA_BUNDLE"] = str(tls[0])
         with receiver(tls) as origin:
