@@ -7,8 +7,9 @@ The receiver (`_receiver`: granian, from the bench extra, in its own process) sp
 ALPN `h2` and `http/1.1` and answers 201 to every POST. Each client, in its own process, sends
 the same encrypted push messages (RFC 8291, fresh keys per message, one cached VAPID header),
 100 in flight, after a warm-up:
-  service    the service's client: `push.sender.new_session` (curl_cffi: libcurl + nghttp2),
-             HTTP/2 by ALPN, multiplexed
+  service    the service's client: `push.http.HttpClient` (libcurl + nghttp2 through
+             curl_cffi's easy handles), HTTP/2 by ALPN, multiplexed
+  curl_cffi  the same options through curl_cffi's `AsyncSession`
   aiohttp    HTTP/1.1 with keep-alive (the service's client until 2026-11-29; comes with the
              bench extra's pywebpush)
   niquests   HTTP/2, multiplexed
@@ -39,7 +40,7 @@ from tests.push_receiver import self_signed_certificate
 
 from _receiver import receiver
 
-CLIENTS = os.environ.get("CLIENTS", "service aiohttp niquests httpx").split()
+CLIENTS = os.environ.get("CLIENTS", "service curl_cffi aiohttp niquests httpx").split()
 IN_FLIGHT = 100
 
 Post = Callable[[bytes, dict[str, str]], Awaitable[tuple[int, str]]]
@@ -62,15 +63,35 @@ async def client(kind: str, url: str, cafile: str) -> tuple[Post, Callable[[], A
 
         return post_aiohttp, session.close
     if kind == "service":
-        from planner_jobs.push.sender import new_session
+        from planner_jobs.push.http import HttpClient
 
-        curl_session = new_session(ca_file=cafile)
+        service = HttpClient(timeout=10, ca_file=cafile)
+
+        async def post_service(body: bytes, headers: dict[str, str]) -> tuple[int, str]:
+            lines = [f"{name}: {value}".encode() for name, value in headers.items()]
+            reply = await service.post(url, body, lines)
+            return reply.status, reply.headers.split(b" ", 1)[0].decode()
+
+        return post_service, service.close
+    if kind == "curl_cffi":
+        from curl_cffi import CurlHttpVersion, CurlOpt
+        from curl_cffi import requests as curl
+
+        session = curl.AsyncSession(
+            timeout=10,
+            max_clients=100,
+            http_version=CurlHttpVersion.V2TLS,
+            allow_redirects=False,
+            trust_env=False,
+            default_headers=False,
+            curl_options={CurlOpt.PIPEWAIT: 1, CurlOpt.CAINFO: cafile},
+        )
 
         async def post_curl(body: bytes, headers: dict[str, str]) -> tuple[int, str]:
-            response = await curl_session.post(url, data=body, headers=headers)
+            response = await session.post(url, data=body, headers=headers)
             return response.status_code, {3: "HTTP/2"}.get(int(response.http_version), "HTTP/1")
 
-        return post_curl, curl_session.close
+        return post_curl, session.close
     if kind == "niquests":
         import niquests
 

@@ -1,12 +1,11 @@
-"""The push side of the runtime: the VAPID keys, and one HTTP session per process, made on first
+"""The push side of the runtime: the VAPID keys, and one HTTP client per process, made on first
 use inside the worker's event loop and closed when the process stops."""
 
 from __future__ import annotations
 
-from curl_cffi import requests as curl
-
+from planner_jobs.push.http import HttpClient
 from planner_jobs.push.keys import VapidKeys
-from planner_jobs.push.sender import DEFAULT_TIMEOUT, PushSender, new_session
+from planner_jobs.push.sender import DEFAULT_TIMEOUT, PushSender
 from planner_jobs.push.vapid import VapidSigner
 
 
@@ -25,14 +24,14 @@ class PushService:
         self._ttl = ttl
         self._timeout = timeout
         self._ca_file = ca_file
-        self._session: curl.AsyncSession[curl.Response] | None = None
+        self._client: HttpClient | None = None
 
     def sender(self) -> PushSender:
-        if self._session is None:
-            self._session = new_session(timeout=self._timeout, ca_file=self._ca_file)
-        return PushSender(self._session, self._signer, ttl=self._ttl)
+        if self._client is None:
+            self._client = HttpClient(timeout=self._timeout, ca_file=self._ca_file)
+        return PushSender(self._client, self._signer, ttl=self._ttl)
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
