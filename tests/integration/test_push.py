@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from planner_jobs.api.app import create_app
 from planner_jobs.jobs import notifications
+from planner_jobs.jobs.defer import defer_in_transaction
 from planner_jobs.jobs.notifications import queue_notification
 from planner_jobs.push.encryption import PayloadTooLarge
 from planner_jobs.runtime import Runtime
@@ -251,6 +252,29 @@ def test_a_subscription_that_keeps_failing_is_given_up_eventually(
     assert deliveries(push_runtime) == [("failed", 8, 500)]
     assert job_statuses(push_runtime) == ["succeeded"]
     assert receiver.requests["down"] == 8
+
+
+def test_a_notification_with_a_bad_topic_fails_its_job_and_sends_nothing(
+    push_runtime: Runtime, receiver: PushReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    user = new_user(push_runtime)
+    subscribe(push_runtime, user, receiver, "phone")
+    with push_runtime.engine.begin() as c:
+        defer_in_transaction(
+            c,
+            push_runtime.job_app,
+            "notifications.send",
+            userId=str(user),
+            payload=PAYLOAD,
+            topic="t\r\nX-Injected: 1",
+        )
+
+    work(push_runtime)
+
+    assert job_statuses(push_runtime) == ["failed"]
+    assert receiver.requests == {}
+    assert deliveries(push_runtime) == []
+    assert "topic must be 1 to 32 characters" in caplog.text
 
 
 def test_a_payload_too_large_is_refused_before_anything_is_sent(push_runtime: Runtime) -> None:

@@ -61,3 +61,17 @@ def test_a_cancelled_request_leaves_the_client_usable(receiver: PushReceiver) ->
     status, reason = asyncio.run(scenario())
     assert status == 400  # answered (the receiver cannot decrypt "body")
     assert reason.startswith("Operation timed out")
+
+
+@pytest.mark.parametrize("line", [b"Topic: a\r\nX-Injected: 1", b"Topic: a\nX-Injected: 1"])
+def test_a_header_line_holding_a_line_break_is_refused(receiver: PushReceiver, line: bytes) -> None:
+    async def scenario() -> None:
+        client = HttpClient(timeout=2.0)
+        try:
+            await client.post(receiver.endpoint("x"), b"body", [b"TTL: 60", line])
+        finally:
+            await client.close()
+
+    with pytest.raises(ValueError, match="CR or LF"):
+        asyncio.run(scenario())
+    assert receiver.requests == {}

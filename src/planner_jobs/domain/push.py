@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import ipaddress
+import re
 from collections.abc import Sequence
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
@@ -15,6 +16,17 @@ from urllib.parse import urlsplit
 MAX_BODY = 4096
 MAX_PLAINTEXT = MAX_BODY - 86 - 1 - 16  # 3993
 MAX_ENDPOINT_LENGTH = 2048
+URGENCIES = ("very-low", "low", "normal", "high")  # RFC 8030 §5.3
+_TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")  # RFC 8030 §5.4: base64url, at most 32 characters
+
+
+def headers_problem(urgency: str, topic: str | None) -> str | None:
+    """Why a notification's `Urgency` or `Topic` would not be a valid header; None if they are."""
+    if urgency not in URGENCIES:
+        return f"urgency must be one of {', '.join(URGENCIES)}, not {urgency!r}"
+    if topic is not None and not _TOPIC.fullmatch(topic):
+        return f"topic must be 1 to 32 characters of A-Z, a-z, 0-9, '-' and '_', not {topic!r}"
+    return None
 
 
 def endpoint_problem(endpoint: str, allowed_hosts: Sequence[str]) -> str | None:

@@ -32,9 +32,11 @@ from planner_jobs.domain.push import (
     Outcome,
     ReminderDecision,
     classify,
+    headers_problem,
     reminder_decision,
     retry_delay,
 )
+from planner_jobs.errors import PlannerError
 from planner_jobs.jobs.context import runtime_of
 from planner_jobs.jobs.defer import defer_in_transaction
 from planner_jobs.push.encryption import PayloadTooLarge
@@ -50,6 +52,10 @@ IN_FLIGHT = 100  # concurrent requests per job
 FLUSH_EVERY = 200  # answers recorded per write
 REMINDER_BATCH = 1000
 _NAMESPACE = uuid.UUID("6f7c2a52-3c1e-4d1f-9a1e-0d5b8f1f2c11")
+
+
+class BadNotification(PlannerError):
+    """A notification's urgency or topic would not make a valid push header."""
 
 
 class RetryLater(Exception):
@@ -76,13 +82,18 @@ class NotificationRetry(BaseRetryStrategy):
         return None
 
 
-def check_payload(payload: dict[str, Any]) -> None:
-    """Refuse before queueing what no push service would accept."""
+def check_payload(
+    payload: dict[str, Any], *, urgency: str = "normal", topic: str | None = None
+) -> None:
+    """Refuse before sending what no push service would accept."""
     size = len(payload_bytes(payload))
     if size > MAX_PLAINTEXT:
         raise PayloadTooLarge(
             f"the notification payload is {size} bytes of JSON; at most {MAX_PLAINTEXT} fit"
         )
+    problem = headers_problem(urgency, topic)
+    if problem is not None:
+        raise BadNotification(problem)
 
 
 def queue_notification(
@@ -105,7 +116,7 @@ async def send_notification(
 ) -> str:
     """`notifications.send`: one notification to each of a user's subscriptions."""
     runtime = runtime_of(context)
-    check_payload(payload)
+    check_payload(payload, urgency=urgency, topic=topic)
     # Derived from the job: a retried job finds the deliveries its first run created.
     notification = uuid.uuid5(_NAMESPACE, f"job:{context.job.id}")
 
@@ -297,7 +308,7 @@ def queue_many(
     `notifications.deliver` job for all of them (one job per message would cap the rate at what
     the queue can run: a few hundred jobs a second). Returns the deliveries created."""
     for notification in notifications:
-        check_payload(notification.payload)
+        check_payload(notification.payload, topic=notification.topic)
     created = db.create_deliveries(
         connection,
         [(n.id, n.user_id, n.payload) for n in notifications],

@@ -66,6 +66,8 @@ class HttpClient:
     async def post(self, url: str, body: bytes, headers: list[bytes]) -> Reply:
         """POST `body` with `headers` (b"Name: value" lines); raise `RequestFailed` when no
         answer came."""
+        if any(b"\r" in line or b"\n" in line for line in headers):
+            raise ValueError("a header line must not hold CR or LF")  # no header injection
         async with self._slots:
             curl = self._idle.pop() if self._idle else self._new_handle()
             received, header_block = BytesIO(), BytesIO()
