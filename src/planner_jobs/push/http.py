@@ -24,6 +24,7 @@ import asyncio
 import os
 from dataclasses import dataclass
 from io import BytesIO
+from typing import cast
 
 from curl_cffi import AsyncCurl, Curl, CurlError, CurlHttpVersion, CurlInfo, CurlOpt
 
@@ -86,10 +87,11 @@ class HttpClient:
                 self._multi.remove_handle(curl)
                 curl.close()
                 raise
-            status = curl.getinfo(CurlInfo.RESPONSE_CODE)
+            status = cast(int, curl.getinfo(CurlInfo.RESPONSE_CODE))
             curl.clean_handles_and_buffers()  # the header list and buffers of this request
             self._idle.append(curl)
-        assert isinstance(status, int)
+        if not status:
+            raise RequestFailed("the answer had no HTTP status", timed_out=False)
         return Reply(status, header_block.getvalue(), received.getvalue())
 
     async def close(self) -> None:
