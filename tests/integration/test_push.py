@@ -164,7 +164,7 @@ def test_a_transient_failure_is_retried_for_that_subscription_alone(
 def test_over_http1_a_slow_first_answer_may_hold_the_others_but_none_is_sent_twice(
     push_runtime: Runtime, receiver: PushReceiver
 ) -> None:
-    """The cost of waiting to learn whether an origin multiplexes (PIPEWAIT, push.sender): over
+    """The cost of waiting to learn whether an origin multiplexes (PIPEWAIT, push.http): over
     HTTP/1.1 the first requests to an origin wait for its first answer. If that answer is too
     slow, they time out with it; each subscription is still delivered to exactly once."""
     user = new_user(push_runtime)
