@@ -29,6 +29,7 @@ from typing import cast
 from curl_cffi import AsyncCurl, Curl, CurlError, CurlHttpVersion, CurlInfo, CurlOpt
 
 TIMED_OUT = 28  # CURLE_OPERATION_TIMEDOUT
+_NO_EXPECT = b"Expect:"  # libcurl's "Expect: 100-continue" round trip, off whatever the size
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class HttpClient:
             curl.setopt(CurlOpt.URL, url)
             curl.setopt(CurlOpt.POSTFIELDS, body)
             curl.setopt(CurlOpt.POSTFIELDSIZE, len(body))
-            curl.setopt(CurlOpt.HTTPHEADER, headers)
+            curl.setopt(CurlOpt.HTTPHEADER, [*headers, _NO_EXPECT])
             curl.setopt(CurlOpt.WRITEDATA, received)
             curl.setopt(CurlOpt.HEADERDATA, header_block)
             try:

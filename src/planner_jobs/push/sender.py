@@ -60,7 +60,6 @@ class PushSender:
             b"Content-Type: application/octet-stream",
             f"TTL: {self._ttl}".encode(),
             f"Urgency: {message.urgency}".encode(),
-            b"Expect:",  # no "100-continue" round trip, whatever the body's size
         ]
         if message.topic:
             headers.append(f"Topic: {message.topic}".encode())
