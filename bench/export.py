@@ -76,7 +76,7 @@ def seed(url: str) -> dict[int, str]:
 
 
 def phase_build(url: str, user: str, fmt: str, data_dir: str) -> dict[str, object]:
-    from planner_jobs.jobs.exports import _build, request_export
+    from planner_jobs.jobs.exports import build_export, request_export
     from planner_jobs.runtime import open_runtime
     from planner_jobs.settings import Settings
 
@@ -87,7 +87,17 @@ def phase_build(url: str, user: str, fmt: str, data_dir: str) -> dict[str, objec
         ).job
         started = time.perf_counter()
         cpu = time.process_time()
-        _build(runtime, job.id, check=lambda: None)
+        build_export(
+            runtime.engine,
+            runtime.storage,
+            runtime.job_app,
+            runtime.metrics,
+            export_id=job.id,
+            attempt=1,
+            staging=settings.data_dir / "staging",
+            retention=dt.timedelta(days=settings.export_retention_days),
+            url_ttl=dt.timedelta(seconds=settings.export_url_ttl),
+        )
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu
         size = sum(p.stat().st_size for p in (Path(data_dir) / "exports").rglob(f"*{job.id}*"))

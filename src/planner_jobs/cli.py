@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
 import sys
 import uuid
@@ -19,11 +20,11 @@ import click
 from prometheus_client import start_http_server
 
 from planner_jobs import __version__
-from planner_jobs.db import rollover as rollover_db
 from planner_jobs.db.migrate import ensure_schema_current, migrate
+from planner_jobs.domain.exports.formats import FORMAT_NAMES
 from planner_jobs.errors import PlannerError
-from planner_jobs.jobs import exports, notifications, rollover, tokens
-from planner_jobs.jobs.app import QUEUES
+from planner_jobs.jobs import exports, notifications
+from planner_jobs.jobs.app import PERIODIC, QUEUES, Periodic
 from planner_jobs.jobs.worker import WorkerPlan
 from planner_jobs.push.keys import VapidKeys
 from planner_jobs.runtime import Runtime, open_runtime
@@ -176,46 +177,22 @@ def cron() -> None:
     """Run one of the periodic tasks once, now (workers run them on their schedule)."""
 
 
-@cron.command(name="rollover")
-@NOW
-def cron_rollover(now: dt.datetime | None) -> None:
-    """Close every user-day due at NOW (idempotent) and print a one-line summary."""
-    settings = _settings()
-    with _migrated_runtime(settings) as runtime:
-        at = _now(now)
-        with _progress(runtime, at) as advance:
-            summary = rollover.sweep(
-                runtime.engine,
-                now=at,
-                default_threshold=settings.streak_threshold,
-                metrics=runtime.metrics,
-                on_batch=advance,
-            )
-    click.echo(summary.line())
+def _cron_command(spec: Periodic) -> click.Command:
+    """`planner-jobs cron COMMAND`: the periodic task's own runner, once, printing its summary."""
+
+    def run_once(now: dt.datetime | None = None) -> None:
+        with _migrated_runtime(_settings()) as runtime:
+            at = _now(now)
+            with _progress(spec, runtime, at) as advance:
+                summary = spec.run(runtime, at, advance)
+        click.echo(summary.line())
+
+    command = click.Command(name=spec.command, callback=run_once, help=spec.help)
+    return NOW(command) if spec.takes_now else command
 
 
-@cron.command(name="cleanup-tokens")
-@NOW
-def cron_cleanup_tokens(now: dt.datetime | None) -> None:
-    """Clear password-reset tokens that expired before NOW."""
-    with _migrated_runtime(_settings()) as runtime:
-        click.echo(tokens.cleanup_tokens(runtime.engine, now=_now(now)).line())
-
-
-@cron.command(name="reminders")
-@NOW
-def cron_reminders(now: dt.datetime | None) -> None:
-    """Queue the notifications of the task reminders due at NOW."""
-    settings = _settings()
-    with _migrated_runtime(settings) as runtime:
-        summary = notifications.send_reminders(
-            runtime.engine,
-            runtime.job_app,
-            now=_now(now),
-            grace=dt.timedelta(seconds=settings.reminder_grace),
-            metrics=runtime.metrics,
-        )
-    click.echo(summary.line())
+for _spec in PERIODIC:
+    cron.add_command(_cron_command(_spec))
 
 
 @cli.command(name="export")
@@ -223,24 +200,22 @@ def cron_reminders(now: dt.datetime | None) -> None:
 @click.option(
     "--format",
     "export_format",
-    type=click.Choice(["json", "csv", "markdown"]),
+    type=click.Choice(FORMAT_NAMES),
     required=True,
     help="The file format.",
 )
 def export_command(user_id: uuid.UUID, export_format: str) -> None:
     """Request an export for USER_ID as the API does; print the job as JSON."""
-    from planner_jobs.api.exports import export_out
-
-    with _migrated_runtime(_settings()) as runtime:
+    settings = _settings()
+    with _migrated_runtime(settings) as runtime:
         now = dt.datetime.now(dt.UTC)
-        try:
-            requested = exports.request_export(
-                runtime.engine, runtime.job_app, user_id, export_format, now=now
-            )
-            job = requested.job
-        except exports.ExportConflict as exc:
-            raise PlannerError(str(exc)) from None
-        click.echo(export_out(runtime, job, now=now).model_dump_json(by_alias=True))
+        job = exports.request_export(
+            runtime.engine, runtime.job_app, user_id, export_format, now=now
+        ).job
+        shown = exports.export_json(
+            runtime.storage, job, now=now, url_ttl=dt.timedelta(seconds=settings.export_url_ttl)
+        )
+    click.echo(json.dumps(shown))
 
 
 @cli.command()
@@ -264,21 +239,23 @@ def vapid_keys() -> None:
     click.echo(f"public key (applicationServerKey): {keys.application_server_key}")
 
 
-PROGRESS_BAR_FROM_USERS = 20_000
+PROGRESS_BAR_FROM = 20_000  # items of work (users, for the rollover)
 
 
 @contextlib.contextmanager
-def _progress(runtime: Runtime, now: dt.datetime) -> Iterator[Callable[[int], None] | None]:
-    """A progress bar on a terminal when the sweep is large (a backfill after an outage)."""
-    if not sys.stderr.isatty():
+def _progress(
+    spec: Periodic, runtime: Runtime, now: dt.datetime
+) -> Iterator[Callable[[int], None] | None]:
+    """A progress bar on a terminal when the run is large (a rollover backfill after an
+    outage) and the task can count its work."""
+    if spec.count_work is None or not sys.stderr.isatty():
         yield None
         return
-    with runtime.engine.connect() as connection:
-        users = rollover_db.count_users_with_work(connection, now=now)
-    if users < PROGRESS_BAR_FROM_USERS:
+    items = spec.count_work(runtime, now)
+    if items < PROGRESS_BAR_FROM:
         yield None
         return
-    with click.progressbar(length=users, label="rolling over", file=sys.stderr) as bar:
+    with click.progressbar(length=items, label=spec.progress_label, file=sys.stderr) as bar:
         yield bar.update
 
 

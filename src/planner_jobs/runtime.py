@@ -1,7 +1,8 @@
 """The composition root: builds every adapter once from the settings and hands them out.
 
-Entry points (CLI commands, tests) open a `Runtime`; jobs reach it through the procrastinate job
-context, HTTP handlers through FastAPI's dependencies. Nothing here runs at import time.
+Entry points (CLI commands, tests) open a `Runtime`; the worker hands it to the jobs as their
+`Collaborators` (`jobs.context`), FastAPI's dependencies to the HTTP handlers. It sits above
+everything it builds: nothing below imports it. Nothing here runs at import time.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import procrastinate
 from sqlalchemy.engine import Engine
 
-from planner_jobs.db.embedded import start_embedded_postgres
+from planner_jobs.db.embedded import resolve_database_url
 from planner_jobs.db.engine import check_connection, create_engine, libpq_url
 from planner_jobs.jobs import rollover
 from planner_jobs.jobs.app import build_job_app
@@ -34,13 +35,6 @@ class Runtime:
     metrics: Metrics
     storage: Storage
     push: PushService
-
-
-def resolve_database_url(settings: Settings) -> str:
-    """`PLANNER_DATABASE_URL`, or the URL of the embedded server (started if need be)."""
-    if settings.database_url:
-        return settings.database_url
-    return start_embedded_postgres(settings.embedded_database_dir)
 
 
 @contextlib.contextmanager

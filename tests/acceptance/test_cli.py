@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from planner_jobs.cli import PROGRESS_BAR_FROM_USERS
+from planner_jobs.cli import PROGRESS_BAR_FROM
 from planner_jobs.db.engine import create_engine
 from planner_jobs.push.keys import VapidKeys
 from tests.acceptance.conftest import (
@@ -238,7 +238,7 @@ def test_cron_rollover_shows_progress_on_a_terminal_for_a_backfill(
 ) -> None:
     """A large sweep (a backfill after an outage) draws a progress bar when stderr is a terminal;
     stdout keeps the one-line summary."""
-    users = PROGRESS_BAR_FROM_USERS
+    users = PROGRESS_BAR_FROM
     run_sql(
         database_url,
         "INSERT INTO users (email, timezone, created_at) SELECT 'u' || n || '@example.com',"

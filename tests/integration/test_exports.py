@@ -267,8 +267,12 @@ def test_retention_deletes_the_file_and_expires_the_job(
     files = list((runtime.settings.data_dir / "exports").rglob("*.zip"))
     assert len(files) == 1
 
-    assert expire_exports(runtime, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=6)) == 0
-    assert expire_exports(runtime, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=8)) == 1
+    def expire(days: int) -> int:
+        now = dt.datetime.now(dt.UTC) + dt.timedelta(days=days)
+        return expire_exports(runtime.engine, runtime.storage, now=now).expired
+
+    assert expire(6) == 0
+    assert expire(8) == 1
 
     assert not files[0].exists()
     after = client.get(f"/api/exports/{job['id']}", headers=bearer(runtime, ada)).json()

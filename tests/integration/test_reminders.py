@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from procrastinate.exceptions import ConnectorException
 
-from planner_jobs.jobs.notifications import ReminderSummary, send_reminders
+from planner_jobs.jobs.reminders import ReminderSummary, send_reminders
 from planner_jobs.runtime import Runtime
 from tests.data import add_task
 from tests.integration.conftest import new_user, subscribe, work

@@ -8,15 +8,14 @@ from planner_jobs.domain.push import (
     MAX_ATTEMPTS,
     MAX_PLAINTEXT,
     Outcome,
-    ReminderDecision,
     classify,
     endpoint_problem,
     headers_problem,
     origin,
     parse_retry_after,
-    reminder_decision,
     retry_delay,
 )
+from planner_jobs.domain.reminders import ReminderDecision, reminder_decision
 from planner_jobs.settings import DEFAULT_PUSH_ALLOWED_HOSTS
 
 NOW = dt.datetime(2026, 3, 8, 12, 0, tzinfo=dt.UTC)

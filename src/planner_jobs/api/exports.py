@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.responses import FileResponse, JSONResponse
@@ -13,31 +13,26 @@ from planner_jobs.api.auth import CurrentUserId
 from planner_jobs.api.deps import RuntimeDep
 from planner_jobs.api.schemas import ExportConflictOut, ExportOut, ExportRequest, Problem
 from planner_jobs.db import exports as db
-from planner_jobs.domain.exports.formats import FORMATS, file_name
+from planner_jobs.domain.exports.formats import FORMATS
+from planner_jobs.domain.exports.requests import MAX_PER_WINDOW
 from planner_jobs.jobs.exports import (
     ExportConflict,
     ExportQuotaExceeded,
-    download_link,
+    download_name,
+    export_json,
     request_export,
 )
-from planner_jobs.runtime import Runtime
-from planner_jobs.storage.local import LocalStorage
 from planner_jobs.storage.signing import verify
+
+if TYPE_CHECKING:
+    from planner_jobs.runtime import Runtime
 
 router = APIRouter(prefix="/api/exports", tags=["exports"])
 
 
-def export_out(runtime: Runtime, job: db.ExportJobRow, *, now: dt.datetime) -> ExportOut:
-    return ExportOut(
-        id=job.id,
-        status=job.status,
-        format=job.format,
-        created_at=job.created_at,
-        completed_at=job.completed_at,
-        download_url=download_link(runtime, job, now=now),
-        expires_at=job.expires_at,
-        error=job.error,
-    )
+def _out(runtime: Runtime, job: db.ExportJobRow, *, now: dt.datetime) -> dict[str, Any]:
+    url_ttl = dt.timedelta(seconds=runtime.settings.export_url_ttl)
+    return export_json(runtime.storage, job, now=now, url_ttl=url_ttl)
 
 
 @router.post(
@@ -47,19 +42,19 @@ def export_out(runtime: Runtime, job: db.ExportJobRow, *, now: dt.datetime) -> E
     responses={
         200: {"model": ExportOut, "description": "The same export is already on its way"},
         409: {"model": ExportConflictOut, "description": "Another format is on its way"},
-        429: {"model": Problem, "description": "More than 5 exports in 24 hours"},
+        429: {"model": Problem, "description": f"More than {MAX_PER_WINDOW} exports in 24 hours"},
     },
 )
 def create_export(
     body: ExportRequest, user_id: CurrentUserId, runtime: RuntimeDep, response: Response
-) -> ExportOut | JSONResponse:
+) -> dict[str, Any] | JSONResponse:
     """Request an export; 202 with the new job, or 200 with the one already on its way."""
     now = dt.datetime.now(dt.UTC)
     try:
         requested = request_export(runtime.engine, runtime.job_app, user_id, body.format, now=now)
     except ExportConflict as exc:
         conflict = ExportConflictOut(
-            detail=str(exc), active_export=export_out(runtime, exc.job, now=now)
+            detail=str(exc), active_export=ExportOut.model_validate(_out(runtime, exc.job, now=now))
         )
         return JSONResponse(conflict.model_dump(mode="json", by_alias=True), status_code=409)
     except ExportQuotaExceeded as exc:
@@ -70,26 +65,26 @@ def create_export(
         )
     if not requested.created:
         response.status_code = status.HTTP_200_OK
-    return export_out(runtime, requested.job, now=now)
+    return _out(runtime, requested.job, now=now)
 
 
-@router.get("")
-def list_exports(user_id: CurrentUserId, runtime: RuntimeDep) -> list[ExportOut]:
+@router.get("", response_model=list[ExportOut])
+def list_exports(user_id: CurrentUserId, runtime: RuntimeDep) -> list[dict[str, Any]]:
     """The user's exports, newest first."""
     now = dt.datetime.now(dt.UTC)
     with runtime.engine.connect() as connection:
         jobs = db.list_jobs(connection, user_id)
-    return [export_out(runtime, job, now=now) for job in jobs]
+    return [_out(runtime, job, now=now) for job in jobs]
 
 
-@router.get("/{export_id}", responses={404: {"model": Problem}})
-def get_export(export_id: uuid.UUID, user_id: CurrentUserId, runtime: RuntimeDep) -> ExportOut:
+@router.get("/{export_id}", response_model=ExportOut, responses={404: {"model": Problem}})
+def get_export(export_id: uuid.UUID, user_id: CurrentUserId, runtime: RuntimeDep) -> dict[str, Any]:
     """One export; `downloadUrl` is freshly signed when it is complete."""
     with runtime.engine.connect() as connection:
         job = db.get_job(connection, export_id, user_id=user_id)
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such export")
-    return export_out(runtime, job, now=dt.datetime.now(dt.UTC))
+    return _out(runtime, job, now=dt.datetime.now(dt.UTC))
 
 
 @router.get(
@@ -103,10 +98,8 @@ def download_export(
     expires: Annotated[str, Query()] = "",
     signature: Annotated[str, Query()] = "",
 ) -> FileResponse:
-    """The file of a complete export (local storage): the signed link is the credential."""
-    storage = runtime.storage
-    if not isinstance(storage, LocalStorage):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "downloads are served by the storage")
+    """The file of a complete export, when the API serves the storage's downloads (local
+    files): the signed link is the credential."""
     secret = runtime.settings.signing_secret.get_secret_value()
     if not verify(str(export_id), expires, signature, secret=secret, now=dt.datetime.now(dt.UTC)):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "the link is invalid or has expired")
@@ -114,12 +107,14 @@ def download_export(
         job = db.get_job(connection, export_id)
     if job is None or job.status != "complete" or job.storage_key is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "this export has no file (any more)")
-    path = storage.path_of(job.storage_key)
+    path = runtime.storage.served_file(job.storage_key)
+    if path is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "downloads are served by the storage")
     if not path.is_file():
         raise HTTPException(status.HTTP_404_NOT_FOUND, "this export has no file (any more)")
     return FileResponse(
         path,
         media_type=FORMATS[job.format].media_type,
-        filename=file_name(job.format, job.created_at.date().isoformat()),
+        filename=download_name(job),
         content_disposition_type="attachment",
     )

@@ -18,10 +18,18 @@ import warnings
 from pathlib import Path
 
 from planner_jobs.errors import DatabaseUnavailable
+from planner_jobs.settings import Settings
 
 log = logging.getLogger(__name__)
 
 _TRAVERSE = stat.S_IRGRP | stat.S_IXGRP | stat.S_IROTH | stat.S_IXOTH
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """`PLANNER_DATABASE_URL`, or the URL of the embedded server (started if need be)."""
+    if settings.database_url:
+        return settings.database_url
+    return start_embedded_postgres(settings.embedded_database_dir)
 
 
 def start_embedded_postgres(pgdata: Path) -> str:

@@ -28,6 +28,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from planner_jobs.domain.exports.formats import FORMAT_NAMES
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -37,7 +39,6 @@ NAMING_CONVENTION = {
 }
 
 CARRY_OVER_MODES = ("next_day", "inbox", "none")
-EXPORT_FORMATS = ("json", "csv", "markdown")
 EXPORT_STATUSES = ("pending", "processing", "complete", "failed", "expired")
 
 
@@ -243,7 +244,7 @@ class Streak(Base):
 class ExportJob(Base):
     __tablename__ = "export_jobs"
     __table_args__ = (
-        CheckConstraint(_in("format", EXPORT_FORMATS), name="format"),
+        CheckConstraint(_in("format", FORMAT_NAMES), name="format"),
         CheckConstraint(_in("status", EXPORT_STATUSES), name="status"),
         Index(None, "user_id", "created_at"),
         # One export on its way per user, whoever inserts it.

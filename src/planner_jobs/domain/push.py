@@ -1,5 +1,5 @@
-"""Web Push rules: which endpoints we talk to, what a push service's answer means, when to try
-again, and which reminders are due."""
+"""Web Push rules: which endpoints we talk to, what a push service's answer means, and when to
+try again."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import datetime as dt
 import enum
 import ipaddress
 import re
+import uuid
 from collections.abc import Sequence
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
@@ -18,6 +19,13 @@ MAX_PLAINTEXT = MAX_BODY - 86 - 1 - 16  # 3993
 MAX_ENDPOINT_LENGTH = 2048
 URGENCIES = ("very-low", "low", "normal", "high")  # RFC 8030 §5.3
 _TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")  # RFC 8030 §5.4: base64url, at most 32 characters
+_NOTIFICATION_IDS = uuid.UUID("6f7c2a52-3c1e-4d1f-9a1e-0d5b8f1f2c11")
+
+
+def notification_id(name: str) -> uuid.UUID:
+    """The id of the notification named `name` (`job:42`, `reminder:<task>:<time>`): naming it
+    again (a retried job, a reminder queued twice) finds the same deliveries."""
+    return uuid.uuid5(_NOTIFICATION_IDS, name)
 
 
 def headers_problem(urgency: str, topic: str | None) -> str | None:
@@ -127,21 +135,3 @@ def parse_retry_after(value: str | None, *, now: dt.datetime) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return max(0.0, (when - now).total_seconds())
-
-
-class ReminderDecision(enum.StrEnum):
-    SEND = "send"
-    SKIP = "skip"  # too late: the moment has passed
-    WAIT = "wait"  # not yet
-
-
-def reminder_decision(
-    remind_at: dt.datetime, *, completed: bool, now: dt.datetime, grace: dt.timedelta
-) -> ReminderDecision:
-    """A reminder is sent once, between `remind_at` and `remind_at + grace`; a completed task
-    or a later sweep skips it rather than send it late."""
-    if remind_at > now:
-        return ReminderDecision.WAIT
-    if completed or now - remind_at > grace:
-        return ReminderDecision.SKIP
-    return ReminderDecision.SEND

@@ -1,42 +1,138 @@
-"""The procrastinate app: queues, the task catalogue and the builder the composition root calls.
+"""The procrastinate app and the task catalogue: every job the system runs, in one list.
 
-Tasks are plain functions in the modules of this package, registered here by name so that a reader
-sees every job the system runs in one list. Each receives the procrastinate `JobContext`; the
-`Runtime` (engine, settings, adapters) travels in its `additional_context` (`jobs.context`).
+Each entry says where a task runs (its queue), how it is retried, its queueing lock and, for a
+periodic task, its cron and its `planner-jobs cron` subcommand, which runs the same runner once.
+The wrappers below are the one place where a task meets the worker's `Collaborators`: each hands
+its use case the collaborators and the one or two settings it uses.
+
+procrastinate defers each periodic entry once per tick across all workers (the database
+deduplicates) and passes the tick as `timestamp`; the tasks act on the clock when they run, so a
+run delayed behind other jobs does what is due by then (a reminder already past its grace is
+skipped, not sent late). A tick can be missed (worker down, procrastinate#1495), so every periodic
+task catches up from stored state instead of assuming it ran at the previous tick.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import inspect
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import procrastinate
 from procrastinate.exceptions import JobAborted
 from procrastinate.retry import RetryValue
 
 from planner_jobs.db.engine import connect_kwargs
-from planner_jobs.jobs import exports, maintenance, notifications, rollover, tokens
-from planner_jobs.jobs.schedule import SCHEDULE
+from planner_jobs.jobs import exports, maintenance, notifications, reminders, rollover, tokens
+from planner_jobs.jobs.context import Collaborators, collaborators_of
 
 Queue = Literal["exports", "notifications", "maintenance"]
 QUEUES: tuple[Queue, ...] = ("exports", "notifications", "maintenance")
 
 
+class Summary(Protocol):
+    def line(self) -> str:
+        """What the run did, in one line (the task's result, the cron command's output)."""
+
+
+Progress = Callable[[int], None]
+
+
 @dataclass(frozen=True, kw_only=True)
-class TaskSpec:
+class Task:
+    """A task run on demand: `run(collaborators, job context, **job arguments)`, a coroutine
+    function for the tasks that run on the worker's event loop."""
+
     name: str
-    func: Callable[..., Any]
     queue: Queue
+    run: Callable[..., Any]
     retry: RetryValue = False
     queueing_lock: str | None = None
-    priority: int = 0
 
 
-TASKS: tuple[TaskSpec, ...] = (
-    TaskSpec(
+@dataclass(frozen=True)
+class Periodic:
+    """A task run on a cron schedule, and by `planner-jobs cron <command>`.
+
+    `run(collaborators, now, on_batch)` does the work due at `now`; a task that works in batches
+    calls `on_batch(items)` after each, and `count_work(collaborators, now)` says how many
+    items there are in all (the CLI's progress bar, labelled `progress_label`).
+    """
+
+    name: str
+    cron: str
+    command: str
+    run: Callable[[Collaborators, dt.datetime, Progress | None], Summary]
+    _: dataclasses.KW_ONLY
+    takes_now: bool = True  # False: the task reads the database's clock (`--now` means nothing)
+    count_work: Callable[[Collaborators, dt.datetime], int] | None = None
+    progress_label: str = ""
+    queue: Queue = "maintenance"
+
+    @property
+    def help(self) -> str:
+        return inspect.getdoc(self.run) or self.name
+
+
+# --- on demand --------------------------------------------------------------------------------
+
+
+def _build_export(c: Collaborators, context: procrastinate.JobContext, export_id: str) -> str:
+    def check() -> None:
+        if context.should_abort():
+            raise JobAborted("the worker is stopping: the export will be retried")
+
+    return exports.build_export(
+        c.engine,
+        c.storage,
+        c.job_app,
+        c.metrics,
+        export_id=uuid.UUID(export_id),
+        attempt=context.job.attempts + 1,
+        staging=c.settings.data_dir / "staging",
+        retention=dt.timedelta(days=c.settings.export_retention_days),
+        url_ttl=dt.timedelta(seconds=c.settings.export_url_ttl),
+        check=check,
+    )
+
+
+async def _send_notification(
+    c: Collaborators,
+    context: procrastinate.JobContext,
+    userId: str,
+    payload: dict[str, Any],
+    urgency: str = "normal",
+    topic: str | None = None,
+) -> str:
+    assert context.job.id is not None  # a job being run has its row
+    return await notifications.send_notification(
+        c.engine,
+        c.push,
+        c.metrics,
+        job_id=context.job.id,
+        user_id=uuid.UUID(userId),
+        payload=payload,
+        urgency=urgency,
+        topic=topic,
+    )
+
+
+async def _deliver_notifications(
+    c: Collaborators, context: procrastinate.JobContext, notificationIds: list[str]
+) -> str:
+    return await notifications.deliver(
+        c.engine, c.push, c.metrics, [uuid.UUID(n) for n in notificationIds]
+    )
+
+
+TASKS: tuple[Task, ...] = (
+    Task(
         name="exports.build",
-        func=exports.build_export,
+        run=_build_export,
         queue="exports",
         # Storage hiccups and lost connections back off (3, 9, 27, 81 s); a shutdown hands
         # the export back. Anything else fails the export at once.
@@ -46,61 +142,116 @@ TASKS: tuple[TaskSpec, ...] = (
             retry_exceptions=[exports.TransientFailure, JobAborted],
         ),
     ),
-    TaskSpec(
+    Task(
         name="notifications.send",
-        func=notifications.send_notification,
+        run=_send_notification,
         queue="notifications",
         retry=notifications.NotificationRetry(),
     ),
-    TaskSpec(
+    Task(
         name="notifications.deliver",
-        func=notifications.deliver_notifications,
+        run=_deliver_notifications,
         queue="notifications",
         retry=notifications.NotificationRetry(),
-    ),
-    TaskSpec(
-        name="reminders.sweep",
-        func=notifications.reminders_task,
-        queue="maintenance",
-        queueing_lock="reminders.sweep",
-    ),
-    TaskSpec(
-        name="notifications.prune",
-        func=notifications.prune_deliveries_task,
-        queue="maintenance",
-        queueing_lock="notifications.prune",
-    ),
-    TaskSpec(
-        name="exports.expire",
-        func=exports.expire_exports_task,
-        queue="maintenance",
-        queueing_lock="exports.expire",
-    ),
-    TaskSpec(
-        name="rollover.sweep",
-        func=rollover.rollover_sweep,
-        queue="maintenance",
-        queueing_lock="rollover.sweep",
-    ),
-    TaskSpec(
-        name="tokens.cleanup",
-        func=tokens.cleanup_tokens_task,
-        queue="maintenance",
-        queueing_lock="tokens.cleanup",
-    ),
-    TaskSpec(
-        name="maintenance.retry_stalled_jobs",
-        func=maintenance.retry_stalled_jobs,
-        queue="maintenance",
-        queueing_lock="maintenance.retry_stalled_jobs",
-    ),
-    TaskSpec(
-        name="maintenance.prune_finished_jobs",
-        func=maintenance.prune_finished_jobs,
-        queue="maintenance",
-        queueing_lock="maintenance.prune_finished_jobs",
     ),
 )
+
+# --- periodic ---------------------------------------------------------------------------------
+
+
+def _rollover(c: Collaborators, now: dt.datetime, on_batch: Progress | None) -> Summary:
+    """Close every user-day due at NOW (idempotent) and print a one-line summary."""
+    return rollover.sweep(
+        c.engine,
+        now=now,
+        default_threshold=c.settings.streak_threshold,
+        metrics=c.metrics,
+        on_batch=on_batch,
+    )
+
+
+def _rollover_work(c: Collaborators, now: dt.datetime) -> int:
+    return rollover.count_users_with_work(c.engine, now=now)
+
+
+def _reminders(c: Collaborators, now: dt.datetime, on_batch: Progress | None) -> Summary:
+    """Queue the notifications of the task reminders due at NOW."""
+    return reminders.send_reminders(
+        c.engine,
+        c.job_app,
+        now=now,
+        grace=dt.timedelta(seconds=c.settings.reminder_grace),
+        metrics=c.metrics,
+    )
+
+
+def _cleanup_tokens(c: Collaborators, now: dt.datetime, on_batch: Progress | None) -> Summary:
+    """Clear the password-reset tokens that expired before NOW."""
+    return tokens.cleanup_tokens(c.engine, now=now)
+
+
+def _prune_deliveries(c: Collaborators, now: dt.datetime, on_batch: Progress | None) -> Summary:
+    """Forget the finished delivery records of notifications older than a week."""
+    return notifications.prune_deliveries(c.engine, now=now)
+
+
+def _expire_exports(c: Collaborators, now: dt.datetime, on_batch: Progress | None) -> Summary:
+    """Delete the export files past their retention and mark their jobs expired."""
+    return exports.expire_exports(c.engine, c.storage, now=now)
+
+
+def _retry_stalled(c: Collaborators, now: dt.datetime, on_batch: Progress | None) -> Summary:
+    """Hand back the running jobs of workers that stopped sending heartbeats."""
+    return maintenance.retry_stalled_jobs(c.engine, stalled_after=maintenance.STALLED_AFTER)
+
+
+def _prune_jobs(c: Collaborators, now: dt.datetime, on_batch: Progress | None) -> Summary:
+    """Delete the jobs that finished more than a week ago."""
+    return maintenance.prune_finished_jobs(c.engine)
+
+
+# The runner's docstring is the help of its `planner-jobs cron` subcommand.
+PERIODIC: tuple[Periodic, ...] = (
+    # task                             cron          subcommand          runner
+    Periodic("rollover.sweep",         "* * * * *",  "rollover",         _rollover,
+             count_work=_rollover_work, progress_label="rolling over"),
+    Periodic("reminders.sweep",        "* * * * *",  "reminders",        _reminders),
+    Periodic("tokens.cleanup",         "0 * * * *",  "cleanup-tokens",   _cleanup_tokens),
+    Periodic("notifications.prune",    "53 3 * * *", "prune-deliveries", _prune_deliveries),
+    Periodic("exports.expire",         "41 3 * * *", "expire-exports",   _expire_exports),
+    Periodic("maintenance.retry_stalled_jobs", "* * * * *", "retry-stalled", _retry_stalled,
+             takes_now=False),
+    Periodic("maintenance.prune_finished_jobs", "23 4 * * *", "prune-jobs", _prune_jobs,
+             takes_now=False),
+)  # fmt: skip
+
+
+def periodic(command: str) -> Periodic:
+    """The periodic task of `planner-jobs cron COMMAND`."""
+    return next(spec for spec in PERIODIC if spec.command == command)
+
+
+def _registered(task: Task) -> Callable[..., Any]:
+    """The function procrastinate runs for `task`: the collaborators of the worker, then the
+    wrapper (a coroutine function stays one: procrastinate runs those on its event loop)."""
+    if inspect.iscoroutinefunction(task.run):
+
+        async def run_async(context: procrastinate.JobContext, **arguments: Any) -> Any:
+            return await task.run(collaborators_of(context), context, **arguments)
+
+        return run_async
+
+    def run(context: procrastinate.JobContext, **arguments: Any) -> Any:
+        return task.run(collaborators_of(context), context, **arguments)
+
+    return run
+
+
+def _registered_periodic(spec: Periodic) -> Callable[..., str]:
+    def run(context: procrastinate.JobContext, timestamp: int) -> str:
+        return spec.run(collaborators_of(context), dt.datetime.now(dt.UTC), None).line()
+
+    return run
 
 
 def build_job_app(conninfo: str, *, periodic: bool = True) -> procrastinate.App:
@@ -114,21 +265,23 @@ def build_job_app(conninfo: str, *, periodic: bool = True) -> procrastinate.App:
             timeout=15,
         )
     )
-    for spec in TASKS:
+    for task in TASKS:
         app.task(
-            name=spec.name,
-            queue=spec.queue,
-            retry=spec.retry,
-            queueing_lock=spec.queueing_lock,
-            priority=spec.priority,
+            name=task.name,
+            queue=task.queue,
+            retry=task.retry,
+            queueing_lock=task.queueing_lock,
             pass_context=True,
-        )(spec.func)
-    if periodic:
-        for entry in SCHEDULE:
+        )(_registered(task))
+    for spec in PERIODIC:
+        app.task(name=spec.name, queue=spec.queue, queueing_lock=spec.name, pass_context=True)(
+            _registered_periodic(spec)
+        )
+        if periodic:
             app.periodic_registry.register_task(
-                task=app.tasks[entry.task],
-                cron=entry.cron,
-                periodic_id=entry.task,
+                task=app.tasks[spec.name],
+                cron=spec.cron,
+                periodic_id=spec.name,
                 configure_kwargs={},
             )
     return app

@@ -1,20 +1,51 @@
-"""How a task reaches the composition root: the worker puts the `Runtime` in the job context."""
+"""What the tasks may use, and how a task reaches it.
+
+The composition root builds the collaborators once (`planner_jobs.runtime.Runtime` has each of
+them) and the worker hands them to every job through procrastinate's job context. This package
+names what it needs here instead of importing the root that builds it: the root sits above the
+jobs, and only `jobs.app`'s task wrappers unpack these for the use cases, which take each
+collaborator they use as an argument.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import procrastinate
+from sqlalchemy.engine import Engine
 
 from planner_jobs.errors import PlannerError
+from planner_jobs.metrics import Metrics
+from planner_jobs.push.service import PushService
+from planner_jobs.settings import Settings
+from planner_jobs.storage.port import Storage
 
-if TYPE_CHECKING:
-    from planner_jobs.runtime import Runtime
+CONTEXT_KEY = "collaborators"
 
 
-def runtime_of(context: procrastinate.JobContext) -> Runtime:
-    """The `Runtime` the worker was started with."""
-    runtime = context.additional_context.get("runtime")
-    if runtime is None:
-        raise PlannerError("this worker was started without a runtime in its job context")
-    return runtime  # type: ignore[no-any-return]
+class Collaborators(Protocol):
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def job_app(self) -> procrastinate.App: ...
+
+    @property
+    def metrics(self) -> Metrics: ...
+
+    @property
+    def storage(self) -> Storage: ...
+
+    @property
+    def push(self) -> PushService: ...
+
+
+def collaborators_of(context: procrastinate.JobContext) -> Collaborators:
+    """The collaborators the worker running this job was started with."""
+    found = context.additional_context.get(CONTEXT_KEY)
+    if found is None:
+        raise PlannerError("this worker was started without its collaborators in the job context")
+    return found  # type: ignore[no-any-return]

@@ -1,14 +1,15 @@
 """Data exports: requesting one (API and CLI), building it (worker), and the retention sweep.
 
 A request locks the user's row, decides (reuse, conflict, quota), and inserts the job row and
-its procrastinate job in one transaction. The worker claims the row, reads the user's data in
-one read-only snapshot, streams it through the format's writer into a temporary file, hands the
+its procrastinate job in one transaction. The worker claims the row, writes the user's data
+(one read-only snapshot, streamed through the format's writer) into a staging file, hands the
 finished file to storage, and marks the job complete together with queueing the "ready"
 notification.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import secrets
@@ -18,23 +19,28 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import procrastinate
 import sqlalchemy as sa
 from procrastinate.exceptions import JobAborted
 from sqlalchemy.engine import Engine
 
+from planner_jobs.db import export_data
 from planner_jobs.db import exports as db
-from planner_jobs.domain.exports.formats import FORMATS, file_name
-from planner_jobs.domain.exports.requests import Conflict, Reuse, Start, TooMany, decide
+from planner_jobs.domain.exports.formats import FORMATS, file_name, format_choices
+from planner_jobs.domain.exports.requests import (
+    Conflict,
+    Reuse,
+    Start,
+    TooMany,
+    decide,
+    quota_message,
+)
 from planner_jobs.errors import PlannerError
-from planner_jobs.jobs.context import runtime_of
 from planner_jobs.jobs.defer import defer_in_transaction
-from planner_jobs.storage import StorageError, TransientStorageError
-
-if TYPE_CHECKING:
-    from planner_jobs.runtime import Runtime
+from planner_jobs.metrics import Metrics
+from planner_jobs.storage.port import Storage, StorageError, TransientStorageError
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +52,10 @@ USER_SAFE_ERROR = "The export could not be created. Please try again later."
 
 class UnknownUser(PlannerError):
     """There is no such user."""
+
+
+class UnknownFormat(PlannerError):
+    """There is no such export format."""
 
 
 @dataclass(frozen=True)
@@ -70,7 +80,7 @@ class ExportQuotaExceeded(PlannerError):
     """The user asked for too many exports in 24 hours."""
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(f"at most 5 exports in 24 hours; try again in {retry_after} s")
+        super().__init__(quota_message(retry_after))
         self.retry_after = retry_after
 
 
@@ -84,7 +94,7 @@ def request_export(
 ) -> Requested:
     """Create (or find) the user's export job; raise `ExportConflict`, `ExportQuotaExceeded`."""
     if export_format not in FORMATS:
-        raise PlannerError(f"unknown export format {export_format!r} (json, csv or markdown)")
+        raise UnknownFormat(f"unknown export format {export_format!r} ({format_choices()})")
     with engine.begin() as connection:
         if not db.lock_user(connection, user_id):
             raise UnknownUser(f"no user {user_id}")
@@ -111,47 +121,96 @@ def request_export(
         return Requested(job=job, created=True)
 
 
-def download_link(runtime: Runtime, job: db.ExportJobRow, *, now: dt.datetime) -> str | None:
-    """A freshly signed link to a complete export, valid `PLANNER_EXPORT_URL_TTL` seconds."""
+def download_name(job: db.ExportJobRow) -> str:
+    """The name the user's browser saves the export's file as."""
+    return file_name(job.format, job.created_at.date())
+
+
+def download_link(
+    storage: Storage, job: db.ExportJobRow, *, now: dt.datetime, url_ttl: dt.timedelta
+) -> str | None:
+    """A freshly signed link to a complete export, valid `url_ttl` (never past the file's
+    retention); None when the export has no file."""
     if job.status != "complete" or job.storage_key is None:
         return None
-    expires = now + dt.timedelta(seconds=runtime.settings.export_url_ttl)
+    expires = now + url_ttl
     if job.expires_at is not None:
         expires = min(expires, job.expires_at)
-    return runtime.storage.link(
-        job.storage_key,
-        export_id=str(job.id),
-        filename=file_name(job.format, job.created_at.date().isoformat()),
-        expires_at=expires,
+    return storage.link(
+        job.storage_key, export_id=str(job.id), filename=download_name(job), expires_at=expires
     )
+
+
+def export_json(
+    storage: Storage, job: db.ExportJobRow, *, now: dt.datetime, url_ttl: dt.timedelta
+) -> dict[str, Any]:
+    """An export job as the API and the CLI show it (the contract's camelCase keys), with a
+    fresh download link when it is complete."""
+    download_url = download_link(storage, job, now=now, url_ttl=url_ttl)
+    return {
+        "id": str(job.id),
+        "status": job.status,
+        "format": job.format,
+        "createdAt": _instant(job.created_at),
+        "completedAt": _instant(job.completed_at),
+        "downloadUrl": download_url,
+        "expiresAt": _instant(job.expires_at),
+        "error": job.error,
+    }
+
+
+def _instant(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 class TransientFailure(Exception):
     """A failure worth another attempt (storage 5xx, lost database connection)."""
 
 
-def build_export(context: procrastinate.JobContext, export_id: str) -> str:
-    """The `exports.build` task."""
-    runtime = runtime_of(context)
-    attempt = context.job.attempts + 1
+def build_export(
+    engine: Engine,
+    storage: Storage,
+    job_app: procrastinate.App,
+    metrics: Metrics,
+    *,
+    export_id: uuid.UUID,
+    attempt: int,
+    staging: Path,
+    retention: dt.timedelta,
+    url_ttl: dt.timedelta,
+    check: Callable[[], None] = lambda: None,
+) -> str:
+    """Build export `export_id` (the `exports.build` task; `attempt` counts from 1).
 
-    def check() -> None:
-        if context.should_abort():
-            raise JobAborted("the worker is stopping: the export will be retried")
-
+    Storage hiccups and lost connections raise `TransientFailure` (retried) until the last
+    attempt; anything else marks the export failed at once. `check()` is called every few
+    thousand rows and raises to stop (the worker is shutting down).
+    """
     started = time.perf_counter()
     try:
-        outcome = _build(runtime, uuid.UUID(export_id), check=check)
+        outcome = _build(
+            engine,
+            storage,
+            job_app,
+            export_id=export_id,
+            staging=staging,
+            retention=retention,
+            url_ttl=url_ttl,
+            check=check,
+        )
     except (JobAborted, TransientFailure) as exc:
         if isinstance(exc, TransientFailure) and attempt >= MAX_ATTEMPTS:
-            _give_up(runtime, export_id, f"storage or database kept failing: {exc}", attempt)
+            _give_up(
+                engine, metrics, export_id, f"storage or database kept failing: {exc}", attempt
+            )
         raise
     except Exception as exc:
-        _give_up(runtime, export_id, str(exc) or type(exc).__name__, attempt)
+        _give_up(engine, metrics, export_id, str(exc) or type(exc).__name__, attempt)
         raise
-    runtime.metrics.export_seconds.labels(format=outcome.format).observe(
-        time.perf_counter() - started
-    )
+    if outcome.size is not None:
+        metrics.exports.labels(format=outcome.format, outcome="complete").inc()
+        metrics.export_bytes.labels(format=outcome.format).inc(outcome.size)
+        metrics.export_seconds.labels(format=outcome.format).observe(time.perf_counter() - started)
     return outcome.summary
 
 
@@ -159,114 +218,154 @@ def build_export(context: procrastinate.JobContext, export_id: str) -> str:
 class _Built:
     format: str
     summary: str
+    size: int | None = None  # bytes stored; None when nothing was
 
 
-def _build(runtime: Runtime, export_id: uuid.UUID, *, check: Callable[[], None]) -> _Built:
-    engine, settings, storage = runtime.engine, runtime.settings, runtime.storage
+def _build(
+    engine: Engine,
+    storage: Storage,
+    job_app: procrastinate.App,
+    *,
+    export_id: uuid.UUID,
+    staging: Path,
+    retention: dt.timedelta,
+    url_ttl: dt.timedelta,
+    check: Callable[[], None],
+) -> _Built:
     try:
         with engine.begin() as connection:
             job = db.claim_job(connection, export_id)
         if job is None:
             return _Built("none", f"export {export_id} is not pending (nothing to do)")
-        export_format = FORMATS[job.format]
-        now = dt.datetime.now(dt.UTC)
-        key = f"{job.user_id}/{job.id}-{secrets.token_urlsafe(16)}.{export_format.extension}"
-        staging = settings.data_dir / "staging"
-        staging.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=staging, prefix=".export-", delete=False) as out:
-            path = Path(out.name)
-            try:
-                with engine.connect() as connection:
-                    snapshot = connection.execution_options(
-                        isolation_level="REPEATABLE READ", postgresql_readonly=True
-                    )
-                    with snapshot.begin():
-                        data = db.read_export_data(
-                            snapshot,
-                            job.user_id,
-                            exported_at=now,
-                            tasks_by_plan=export_format.groups_tasks_by_plan,
-                            check=check,
-                        )
-                        export_format.write(data, out)
-                size = out.tell()
-            except BaseException:
-                path.unlink(missing_ok=True)
-                raise
-        try:
-            storage.put(key, path, media_type=export_format.media_type)
-        finally:
-            path.unlink(missing_ok=True)  # consumed by a successful put; a failed one leaves it
-        completed_at = dt.datetime.now(dt.UTC)
-        expires_at = completed_at + dt.timedelta(days=settings.export_retention_days)
-        with engine.begin() as connection:
-            link = storage.link(
-                key,
-                export_id=str(job.id),
-                filename=file_name(job.format, job.created_at.date().isoformat()),
-                expires_at=min(
-                    expires_at, completed_at + dt.timedelta(seconds=settings.export_url_ttl)
-                ),
-            )
-            if not db.complete_job(
-                connection,
-                job.id,
-                storage_key=key,
-                size_bytes=size,
-                download_url=link,
-                completed_at=completed_at,
-                expires_at=expires_at,
-            ):
-                storage.delete(key)
-                return _Built(job.format, f"export {export_id} was settled elsewhere meanwhile")
-            defer_in_transaction(
-                connection,
-                runtime.job_app,
-                "notifications.send",
-                userId=str(job.user_id),
-                payload={
-                    "title": READY_TITLE,
-                    "body": f"Your {job.format.upper()} export is ready to download.",
-                    "tag": f"export-{job.id}",
-                },
-            )
+        path, size = _write(engine, job, staging=staging, check=check)
+        return _store_and_complete(
+            engine,
+            storage,
+            job_app,
+            job,
+            path,
+            size=size,
+            retention=retention,
+            url_ttl=url_ttl,
+        )
     except TransientStorageError as exc:
         raise TransientFailure(str(exc)) from exc
     except sa.exc.OperationalError as exc:
         raise TransientFailure("the database connection failed") from exc
-    runtime.metrics.exports.labels(format=job.format, outcome="complete").inc()
-    runtime.metrics.export_bytes.labels(format=job.format).inc(size)
-    return _Built(job.format, f"export {export_id} ({job.format}, {size} bytes) complete")
 
 
-def _give_up(runtime: Runtime, export_id: str, reason: str, attempt: int) -> None:
+def _write(
+    engine: Engine, job: db.ExportJobRow, *, staging: Path, check: Callable[[], None]
+) -> tuple[Path, int]:
+    """Write the user's data, as of one snapshot, into a hidden file of `staging`: its path
+    and size. Nothing is left behind when writing fails."""
+    export_format = FORMATS[job.format]
+    staging.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=staging, prefix=".export-", delete=False) as out:
+        path = Path(out.name)
+        try:
+            with engine.connect() as connection:
+                snapshot = connection.execution_options(
+                    isolation_level="REPEATABLE READ", postgresql_readonly=True
+                )
+                with snapshot.begin():
+                    data = export_data.read_export_data(
+                        snapshot,
+                        job.user_id,
+                        exported_at=dt.datetime.now(dt.UTC),
+                        tasks_by_plan=export_format.groups_tasks_by_plan,
+                        check=check,
+                    )
+                    export_format.write(data, out)
+            return path, out.tell()
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+
+
+def _store_and_complete(
+    engine: Engine,
+    storage: Storage,
+    job_app: procrastinate.App,
+    job: db.ExportJobRow,
+    path: Path,
+    *,
+    size: int,
+    retention: dt.timedelta,
+    url_ttl: dt.timedelta,
+) -> _Built:
+    """Hand the written file to storage, then mark the job complete and queue the "ready"
+    notification in one transaction."""
+    key = f"{job.user_id}/{job.id}-{secrets.token_urlsafe(16)}.{FORMATS[job.format].extension}"
+    try:
+        storage.put(key, path, media_type=FORMATS[job.format].media_type)
+    finally:
+        path.unlink(missing_ok=True)  # consumed by a successful put; a failed one leaves it
+    completed_at = dt.datetime.now(dt.UTC)
+    expires_at = completed_at + retention
+    completed = dataclasses.replace(
+        job, status="complete", storage_key=key, completed_at=completed_at, expires_at=expires_at
+    )
+    link = download_link(storage, completed, now=completed_at, url_ttl=url_ttl)
+    assert link is not None  # complete, with a file
+    with engine.begin() as connection:
+        if not db.complete_job(
+            connection,
+            job.id,
+            storage_key=key,
+            size_bytes=size,
+            download_url=link,
+            completed_at=completed_at,
+            expires_at=expires_at,
+        ):
+            storage.delete(key)
+            return _Built(job.format, f"export {job.id} was settled elsewhere meanwhile")
+        defer_in_transaction(
+            connection,
+            job_app,
+            "notifications.send",
+            userId=str(job.user_id),
+            payload={
+                "title": READY_TITLE,
+                "body": f"Your {job.format.upper()} export is ready to download.",
+                "tag": f"export-{job.id}",
+            },
+        )
+    return _Built(job.format, f"export {job.id} ({job.format}, {size} bytes) complete", size)
+
+
+def _give_up(
+    engine: Engine, metrics: Metrics, export_id: uuid.UUID, reason: str, attempt: int
+) -> None:
     """Mark the job failed with a short message for the user; the details go to the log."""
     log.error("export %s failed on attempt %d: %s", export_id, attempt, reason)
-    with runtime.engine.begin() as connection:
-        export_format = db.fail_job(connection, uuid.UUID(export_id), error=USER_SAFE_ERROR)
-    runtime.metrics.exports.labels(format=export_format or "unknown", outcome="failed").inc()
+    with engine.begin() as connection:
+        export_format = db.fail_job(connection, export_id, error=USER_SAFE_ERROR)
+    metrics.exports.labels(format=export_format or "unknown", outcome="failed").inc()
 
 
-def expire_exports(runtime: Runtime, *, now: dt.datetime) -> int:
-    """Delete the files past their retention and mark their jobs expired; return how many."""
+@dataclass(frozen=True)
+class ExpireSummary:
+    expired: int
+
+    def line(self) -> str:
+        return f"expired {self.expired} exports"
+
+
+def expire_exports(engine: Engine, storage: Storage, *, now: dt.datetime) -> ExpireSummary:
+    """Delete the files past their retention and mark their jobs expired."""
     expired = 0
     while True:
-        with runtime.engine.begin() as connection:
+        with engine.begin() as connection:
             jobs = db.expiring_jobs(connection, now=now, limit=RETENTION_BATCH)
             for job in jobs:
                 if job.storage_key:
                     try:
-                        runtime.storage.delete(job.storage_key)
+                        storage.delete(job.storage_key)
                     except StorageError:
                         log.warning("could not delete the file of export %s yet", job.id)
                         continue
                 db.mark_expired(connection, job.id)
                 expired += 1
         if len(jobs) < RETENTION_BATCH:
-            return expired
-
-
-def expire_exports_task(context: procrastinate.JobContext, timestamp: int) -> str:
-    """Periodic task (daily)."""
-    runtime = runtime_of(context)
-    return f"expired {expire_exports(runtime, now=dt.datetime.now(dt.UTC))} exports"
+            return ExpireSummary(expired=expired)

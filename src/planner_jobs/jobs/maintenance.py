@@ -1,33 +1,111 @@
-"""Housekeeping of the job engine itself."""
+"""Housekeeping of the job engine itself: handing back the jobs of dead workers, pruning old jobs.
+
+These run procrastinate's own queries (the ones its `JobManager` runs) on our connection, so the
+periodic task and `planner-jobs cron` do the same thing, the latter without opening a worker.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import Any
 
-import procrastinate
+import sqlalchemy as sa
+from procrastinate import sql
+from psycopg.rows import dict_row
+from sqlalchemy.engine import Engine
 
 log = logging.getLogger(__name__)
 
 # A worker sends a heartbeat every 10 s; one silent for this long is dead (killed, host lost).
-STALLED_AFTER_SECONDS = 60
+STALLED_AFTER = 60.0
 FINISHED_JOB_RETENTION_HOURS = 7 * 24
 
 
-async def retry_stalled_jobs(context: procrastinate.JobContext, timestamp: int) -> int:
-    """Put the jobs of dead workers back in their queue; procrastinate does not do it alone."""
-    manager = context.app.job_manager
-    stalled = list(await manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_SECONDS))
-    for job in stalled:
-        log.warning("retrying stalled job %s (its worker stopped answering)", job.call_string)
-        await manager.retry_job(job)
-    return len(stalled)
+@dataclass(frozen=True)
+class StalledSummary:
+    retried: int
+    failed: int  # a job with the same queueing lock was waiting already: it does the work
+
+    def line(self) -> str:
+        text = f"handed back {self.retried} stalled jobs"
+        if self.failed:
+            text += f" ({self.failed} marked failed: a job with their queueing lock was waiting)"
+        return text
 
 
-async def prune_finished_jobs(context: procrastinate.JobContext, timestamp: int) -> None:
-    """Delete finished job rows older than a week, keeping the queue tables small."""
-    await context.app.job_manager.delete_old_jobs(
-        nb_hours=FINISHED_JOB_RETENTION_HOURS,
-        include_failed=True,
-        include_cancelled=True,
-        include_aborted=True,
-    )
+def retry_stalled_jobs(engine: Engine, *, stalled_after: float) -> StalledSummary:
+    """Put the running jobs of workers silent for `stalled_after` seconds back in their queue
+    (procrastinate does not do it alone), to run again at once."""
+    retried = failed = 0
+    with engine.begin() as connection:
+        stalled = _query(
+            connection,
+            "select_stalled_jobs_by_heartbeat",
+            queue=None,
+            task_name=None,
+            seconds_since_heartbeat=stalled_after,
+        )
+        for job in stalled:
+            try:
+                with connection.begin_nested():
+                    _query(
+                        connection,
+                        "retry_job",
+                        job_id=job["id"],
+                        retry_at=None,
+                        new_priority=None,
+                        new_queue_name=None,
+                        new_lock=None,
+                    )
+                log.warning(
+                    "handed back stalled job %s (%s): its worker stopped answering",
+                    job["id"],
+                    job["task_name"],
+                )
+                retried += 1
+            except sa.exc.IntegrityError:
+                # Back in the queue it would hold the queueing lock of a job already waiting
+                # (the next tick of a periodic task): that one will do the work.
+                _query(
+                    connection, "finish_job", job_id=job["id"], status="failed", delete_job=False
+                )
+                log.warning(
+                    "stalled job %s (%s) marked failed: a job with its queueing lock %r waits",
+                    job["id"],
+                    job["task_name"],
+                    job["queueing_lock"],
+                )
+                failed += 1
+    return StalledSummary(retried=retried, failed=failed)
+
+
+@dataclass(frozen=True)
+class PruneSummary:
+    hours: int
+
+    def line(self) -> str:
+        return f"deleted the jobs finished more than {self.hours} hours ago"
+
+
+def prune_finished_jobs(
+    engine: Engine, *, hours: int = FINISHED_JOB_RETENTION_HOURS
+) -> PruneSummary:
+    """Delete finished job rows older than `hours`, keeping the queue tables small."""
+    with engine.begin() as connection:
+        _query(
+            connection,
+            "delete_old_jobs",
+            nb_hours=hours,
+            queue=None,
+            statuses=["succeeded", "failed", "cancelled", "aborted"],
+        )
+    return PruneSummary(hours=hours)
+
+
+def _query(connection: sa.Connection, name: str, **parameters: Any) -> list[dict[str, Any]]:
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    with driver.cursor(row_factory=dict_row) as cursor:
+        cursor.execute(sql.queries[name], parameters)
+        return cursor.fetchall() if cursor.description is not None else []

@@ -1,4 +1,4 @@
-"""Notifications: queueing them, delivering them to every subscription, and task reminders.
+"""Notifications: queueing them, and delivering them to every subscription of their user.
 
 A notification becomes one delivery record per subscription of its user. A job sends the due
 deliveries of its notifications concurrently over the process's shared HTTP client, records each
@@ -17,7 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import procrastinate
@@ -30,28 +30,22 @@ from planner_jobs.db import push as db
 from planner_jobs.domain.push import (
     MAX_PLAINTEXT,
     Outcome,
-    ReminderDecision,
     classify,
     headers_problem,
-    reminder_decision,
+    notification_id,
     retry_delay,
 )
 from planner_jobs.errors import PlannerError
-from planner_jobs.jobs.context import runtime_of
 from planner_jobs.jobs.defer import defer_in_transaction
+from planner_jobs.metrics import Metrics
 from planner_jobs.push.encryption import PayloadTooLarge
 from planner_jobs.push.sender import Answer, Message, payload_bytes
-
-if TYPE_CHECKING:
-    from planner_jobs.metrics import Metrics
-    from planner_jobs.runtime import Runtime
+from planner_jobs.push.service import PushService
 
 log = logging.getLogger(__name__)
 
 IN_FLIGHT = 100  # concurrent requests per job
 FLUSH_EVERY = 200  # answers recorded per write
-REMINDER_BATCH = 1000
-_NAMESPACE = uuid.UUID("6f7c2a52-3c1e-4d1f-9a1e-0d5b8f1f2c11")
 
 
 class BadNotification(PlannerError):
@@ -108,35 +102,28 @@ def queue_notification(
 
 
 async def send_notification(
-    context: procrastinate.JobContext,
-    userId: str,
+    engine: Engine,
+    push: PushService,
+    metrics: Metrics,
+    *,
+    job_id: int,
+    user_id: uuid.UUID,
     payload: dict[str, Any],
     urgency: str = "normal",
     topic: str | None = None,
 ) -> str:
-    """`notifications.send`: one notification to each of a user's subscriptions."""
-    runtime = runtime_of(context)
+    """`notifications.send` (job `job_id`): one notification to each of a user's
+    subscriptions."""
     check_payload(payload, urgency=urgency, topic=topic)
     # Derived from the job: a retried job finds the deliveries its first run created.
-    notification = uuid.uuid5(_NAMESPACE, f"job:{context.job.id}")
+    notification = notification_id(f"job:{job_id}")
 
     def create(connection: sa.Connection) -> None:
         db.create_deliveries(
-            connection,
-            [(notification, uuid.UUID(userId), payload)],
-            urgency=urgency,
-            topics=[topic],
+            connection, [(notification, user_id, payload)], urgency=urgency, topics=[topic]
         )
 
-    return await deliver(runtime, [notification], create=create)
-
-
-async def deliver_notifications(
-    context: procrastinate.JobContext,
-    notificationIds: list[str],
-) -> str:
-    """`notifications.deliver`: the deliveries of notifications queued in bulk (reminders)."""
-    return await deliver(runtime_of(context), [uuid.UUID(n) for n in notificationIds])
+    return await deliver(engine, push, metrics, [notification], create=create)
 
 
 @dataclass
@@ -154,7 +141,9 @@ class _Tally:
 
 
 async def deliver(
-    runtime: Runtime,
+    engine: Engine,
+    push: PushService,
+    metrics: Metrics,
     notifications: Sequence[uuid.UUID],
     *,
     create: Callable[[sa.Connection], None] | None = None,
@@ -166,9 +155,8 @@ async def deliver(
     share it): a worker whose clock ran behind would otherwise find fresh deliveries not yet
     due and reschedule itself until its clock caught up.
     """
-    engine, metrics = runtime.engine, runtime.metrics
     clock, due = await asyncio.to_thread(_due, engine, notifications, create)
-    sender = runtime.push.sender()
+    sender = push.sender()
     gate = asyncio.Semaphore(IN_FLIGHT)
     tally = _Tally()
 
@@ -324,89 +312,19 @@ def queue_many(
     return created
 
 
+DELIVERY_RETENTION = dt.timedelta(days=7)
+
+
 @dataclass(frozen=True)
-class ReminderSummary:
-    sent: int
-    skipped: int
+class PruneSummary:
+    forgotten: int
 
     def line(self) -> str:
-        return f"queued {self.sent} reminders, skipped {self.skipped} too late to send"
+        return f"forgot {self.forgotten} finished deliveries"
 
 
-def reminder_payload(reminder: db.DueReminder) -> dict[str, Any]:
-    title = reminder.title if len(reminder.title) <= 500 else reminder.title[:499] + "…"
-    return {
-        "title": f"Reminder: {title}",
-        "body": title,
-        "tag": f"task-{reminder.task_id}",
-        "data": {"taskId": str(reminder.task_id), "remindAt": reminder.remind_at.isoformat()},
-    }
-
-
-def send_reminders(
-    engine: Engine,
-    job_app: procrastinate.App,
-    *,
-    now: dt.datetime,
-    grace: dt.timedelta,
-    metrics: Metrics | None = None,
-    batch_size: int = REMINDER_BATCH,
-) -> ReminderSummary:
-    """Queue the notifications of due reminders, a batch per transaction: a task is marked
-    reminded in the transaction that queues its delivery job, so neither happens alone."""
-    sent = skipped = 0
-    while True:
-        with engine.begin() as connection:
-            due = db.claim_reminders(connection, now=now, limit=batch_size)
-            if not due:
-                break
-            sending = [
-                r
-                for r in due
-                if reminder_decision(r.remind_at, completed=False, now=now, grace=grace)
-                is ReminderDecision.SEND
-            ]
-            queue_many(
-                connection,
-                job_app,
-                [
-                    Notification(
-                        id=uuid.uuid5(
-                            _NAMESPACE, f"reminder:{r.task_id}:{r.remind_at.isoformat()}"
-                        ),
-                        user_id=r.user_id,
-                        payload=reminder_payload(r),
-                        topic=r.task_id.hex,
-                    )
-                    for r in sending
-                ],
-            )
-            db.mark_reminded(connection, due)
-        sent += len(sending)
-        skipped += len(due) - len(sending)
-    if metrics is not None:
-        metrics.reminders.labels(result="sent").inc(sent)
-        metrics.reminders.labels(result="skipped").inc(skipped)
-    return ReminderSummary(sent=sent, skipped=skipped)
-
-
-def reminders_task(context: procrastinate.JobContext, timestamp: int) -> str:
-    """Periodic task (every minute)."""
-    runtime = runtime_of(context)
-    return send_reminders(
-        runtime.engine,
-        runtime.job_app,
-        now=dt.datetime.now(dt.UTC),
-        grace=dt.timedelta(seconds=runtime.settings.reminder_grace),
-        metrics=runtime.metrics,
-    ).line()
-
-
-def prune_deliveries_task(context: procrastinate.JobContext, timestamp: int) -> str:
-    """Periodic task (daily): forget finished delivery records after a week."""
-    runtime = runtime_of(context)
-    with runtime.engine.begin() as connection:
-        pruned = db.prune_deliveries(
-            connection, before=dt.datetime.now(dt.UTC) - dt.timedelta(days=7)
-        )
-    return f"forgot {pruned} finished deliveries"
+def prune_deliveries(engine: Engine, *, now: dt.datetime) -> PruneSummary:
+    """Forget the finished delivery records of notifications older than a week."""
+    with engine.begin() as connection:
+        pruned = db.prune_deliveries(connection, before=now - DELIVERY_RETENTION)
+    return PruneSummary(forgotten=pruned)

@@ -17,7 +17,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-import procrastinate
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -25,7 +24,6 @@ from planner_jobs.db import rollover as db
 from planner_jobs.domain.carry_over import carried_to
 from planner_jobs.domain.days import DaysToClose, day_bounds, days_to_close, require_aware
 from planner_jobs.domain.streaks import Streak, effective_threshold, meets_goal, score
-from planner_jobs.jobs.context import runtime_of
 from planner_jobs.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -256,16 +254,10 @@ def _close_step(
     return len(recorded)
 
 
-def rollover_sweep(context: procrastinate.JobContext, timestamp: int) -> str:
-    """Periodic task: close what is due now (every minute, so a day closes about a minute after
-    its user's midnight; a missed tick is caught up by the next one)."""
-    runtime = runtime_of(context)
-    return sweep(
-        runtime.engine,
-        now=dt.datetime.now(dt.UTC),
-        default_threshold=runtime.settings.streak_threshold,
-        metrics=runtime.metrics,
-    ).line()
+def count_users_with_work(engine: Engine, *, now: dt.datetime) -> int:
+    """How many users a sweep at `now` has to visit (a progress bar's length)."""
+    with engine.connect() as connection:
+        return db.count_users_with_work(connection, now=now)
 
 
 def lag_seconds(engine: Engine, *, now: dt.datetime) -> float:

@@ -6,12 +6,10 @@ import datetime as dt
 import time
 from dataclasses import dataclass
 
-import procrastinate
 from sqlalchemy.engine import Engine
 
 from planner_jobs.db.tokens import clear_expired_tokens
 from planner_jobs.domain.days import require_aware
-from planner_jobs.jobs.context import runtime_of
 
 BATCH_SIZE = 5000  # users per transaction
 
@@ -38,9 +36,3 @@ def cleanup_tokens(
         cleared += count
         if count < batch_size:
             return CleanupSummary(cleared=cleared, seconds=time.perf_counter() - started)
-
-
-def cleanup_tokens_task(context: procrastinate.JobContext, timestamp: int) -> str:
-    """Periodic task (hourly)."""
-    runtime = runtime_of(context)
-    return cleanup_tokens(runtime.engine, now=dt.datetime.now(dt.UTC)).line()

@@ -6,17 +6,15 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import procrastinate
 import procrastinate.worker
 from procrastinate.exceptions import JobAborted
 from procrastinate.middleware import AsyncCallNext, WorkerMiddleware
 
+from planner_jobs.jobs.context import CONTEXT_KEY, Collaborators
 from planner_jobs.metrics import Metrics
-
-if TYPE_CHECKING:
-    from planner_jobs.runtime import Runtime
 
 # In-flight jobs get this long to finish after a stop request; then async jobs are cancelled and
 # sync ones are asked to abort (they check `context.should_abort()`), and the job is retried.
@@ -65,14 +63,14 @@ def metrics_middleware(metrics: Metrics) -> WorkerMiddleware:
     return middleware
 
 
-def worker_options(runtime: Runtime, plan: WorkerPlan) -> dict[str, Any]:
+def worker_options(collaborators: Collaborators, plan: WorkerPlan) -> dict[str, Any]:
     return {
         "queues": list(plan.queues),
         "concurrency": plan.concurrency,
         "name": "worker:" + ",".join(plan.queues),
         "shutdown_graceful_timeout": plan.shutdown_grace,
-        "additional_context": {"runtime": runtime},
-        "worker_middleware": [metrics_middleware(runtime.metrics)],
+        "additional_context": {CONTEXT_KEY: collaborators},
+        "worker_middleware": [metrics_middleware(collaborators.metrics)],
     }
 
 
@@ -85,8 +83,10 @@ class WorkerRunner:
     middle of its start-up queries left workers hanging on shutdown.
     """
 
-    def __init__(self, runtime: Runtime, plan: WorkerPlan, *, burst: bool = False) -> None:
-        self._runtime = runtime
+    def __init__(
+        self, collaborators: Collaborators, plan: WorkerPlan, *, burst: bool = False
+    ) -> None:
+        self._collaborators = collaborators
         self._plan = plan
         self._burst = burst
         self._stopping = False
@@ -104,12 +104,12 @@ class WorkerRunner:
     async def run(self) -> None:
         """Work until stopped; in burst mode, until no job in the queues is ready.
 
-        The job app must be open (`async with runtime.job_app.open_async()`): the workers of
-        one process share its connection pool.
+        The job app must be open (`async with collaborators.job_app.open_async()`): the
+        workers of one process share its connection pool.
         """
-        app = self._runtime.job_app
+        app = self._collaborators.job_app
         app.perform_import_paths()
-        options = worker_options(self._runtime, self._plan)
+        options = worker_options(self._collaborators, self._plan)
         while not self._stopping:
             self._worker = procrastinate.worker.Worker(
                 app=app, **options, wait=not self._burst, install_signal_handlers=False

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-from planner_jobs.storage import StorageError
+from planner_jobs.storage.port import StorageError
 from planner_jobs.storage.signing import signature
 
 
@@ -21,15 +22,24 @@ class LocalStorage:
 
     def put(self, key: str, source: Path, *, media_type: str) -> None:
         target = self.path_of(key)
-        # Copied (when another file system) to a hidden name, then renamed: a reader sees the
-        # whole file or nothing.
-        staging = target.with_name(f".{target.name}.part")
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(source, staging)
-            os.replace(staging, target)
+            try:
+                os.replace(source, target)  # same file system: one atomic rename
+                return
+            except OSError as exc:
+                if exc.errno != errno.EXDEV:
+                    raise
+            # Another file system: copied to a hidden name of this key (a retry overwrites
+            # it), then renamed, so a reader sees the whole file or nothing.
+            staging = target.with_name(f".{target.name}.part")
+            try:
+                shutil.copyfile(source, staging)
+                os.replace(staging, target)
+            finally:
+                staging.unlink(missing_ok=True)
+            source.unlink(missing_ok=True)
         except OSError as exc:
-            staging.unlink(missing_ok=True)
             raise StorageError(f"could not store the export file: {exc.strerror}") from exc
 
     def link(self, key: str, *, export_id: str, filename: str, expires_at: dt.datetime) -> str:
@@ -41,6 +51,9 @@ class LocalStorage:
 
     def delete(self, key: str) -> None:
         self.path_of(key).unlink(missing_ok=True)
+
+    def served_file(self, key: str) -> Path:
+        return self.path_of(key)
 
     def path_of(self, key: str) -> Path:
         """The file of `key`; keys are ours (never user text), and must stay inside the root."""

@@ -15,7 +15,7 @@ import botocore.exceptions
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 
-from planner_jobs.storage import StorageError, TransientStorageError
+from planner_jobs.storage.port import StorageError, TransientStorageError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -85,6 +85,9 @@ class S3Storage:
             },
             ExpiresIn=seconds,
         )
+
+    def served_file(self, key: str) -> None:
+        return None  # links lead to S3 itself
 
     def delete(self, key: str) -> None:
         try:

@@ -35,8 +35,8 @@ connection = context.config.attributes.get("connection")
 if connection is not None:
     _configure_and_run(connection)
 else:
+    from planner_jobs.db.embedded import resolve_database_url
     from planner_jobs.db.engine import create_engine
-    from planner_jobs.runtime import resolve_database_url
     from planner_jobs.settings import load_settings
 
     engine = create_engine(resolve_database_url(load_settings()))

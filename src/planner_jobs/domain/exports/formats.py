@@ -1,7 +1,12 @@
-"""The three export formats by name: the writer, the file extension and the media type."""
+"""The export formats by name: the writer, the file extension and the media type.
+
+The one registry of formats: the API, the CLI, the database's check and every message read their
+names here. A new format is a writer next to the others and one entry below.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO
@@ -28,8 +33,15 @@ FORMATS = {
         "markdown", write_markdown, "md", "text/markdown; charset=utf-8", groups_tasks_by_plan=True
     ),
 }
+FORMAT_NAMES: tuple[str, ...] = tuple(FORMATS)
 
 
-def file_name(format_name: str, day: str) -> str:
-    """What the user's browser saves the file as."""
-    return f"planner-export-{day}.{FORMATS[format_name].extension}"
+def format_choices() -> str:
+    """The format names for a message: `json, csv or markdown`."""
+    *first, last = FORMAT_NAMES
+    return f"{', '.join(first)} or {last}" if first else last
+
+
+def file_name(format_name: str, created: dt.date) -> str:
+    """What the user's browser saves the file of an export requested on `created` as."""
+    return f"planner-export-{created.isoformat()}.{FORMATS[format_name].extension}"

@@ -7,9 +7,17 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-FORMATS = ("json", "csv", "markdown")
-MAX_PER_WINDOW = 5
-WINDOW = dt.timedelta(hours=24)
+MAX_PER_WINDOW = 5  # exports a user may request...
+WINDOW = dt.timedelta(hours=24)  # ...in this long
+ACTIVE_STATUSES = ("pending", "processing")
+
+
+def quota_message(retry_after: int) -> str:
+    """What a user over the quota is told."""
+    return (
+        f"at most {MAX_PER_WINDOW} exports in {WINDOW.total_seconds() / 3600:.0f} hours;"
+        f" try again in {retry_after} s"
+    )
 
 
 @dataclass(frozen=True)
@@ -23,7 +31,7 @@ class Existing:
 
     @property
     def active(self) -> bool:
-        return self.status in ("pending", "processing")
+        return self.status in ACTIVE_STATUSES
 
 
 @dataclass(frozen=True)

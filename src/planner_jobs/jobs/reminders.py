@@ -1,0 +1,75 @@
+"""Task reminders: the tick that turns due reminders into notifications."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import procrastinate
+from sqlalchemy.engine import Engine
+
+from planner_jobs.db import reminders as db
+from planner_jobs.domain.reminders import (
+    ReminderDecision,
+    reminder_decision,
+    reminder_id,
+    reminder_payload,
+)
+from planner_jobs.jobs.notifications import Notification, queue_many
+from planner_jobs.metrics import Metrics
+
+BATCH_SIZE = 1000  # reminders per transaction
+
+
+@dataclass(frozen=True)
+class ReminderSummary:
+    sent: int
+    skipped: int
+
+    def line(self) -> str:
+        return f"queued {self.sent} reminders, skipped {self.skipped} too late to send"
+
+
+def send_reminders(
+    engine: Engine,
+    job_app: procrastinate.App,
+    *,
+    now: dt.datetime,
+    grace: dt.timedelta,
+    metrics: Metrics | None = None,
+    batch_size: int = BATCH_SIZE,
+) -> ReminderSummary:
+    """Queue the notifications of due reminders, a batch per transaction: a task is marked
+    reminded in the transaction that queues its delivery job, so neither happens alone."""
+    sent = skipped = 0
+    while True:
+        with engine.begin() as connection:
+            due = db.claim_reminders(connection, now=now, limit=batch_size)
+            if not due:
+                break
+            sending = [
+                r
+                for r in due
+                if reminder_decision(r.remind_at, completed=False, now=now, grace=grace)
+                is ReminderDecision.SEND
+            ]
+            queue_many(
+                connection,
+                job_app,
+                [
+                    Notification(
+                        id=reminder_id(r.task_id, r.remind_at),
+                        user_id=r.user_id,
+                        payload=reminder_payload(r.task_id, r.title, r.remind_at),
+                        topic=r.task_id.hex,
+                    )
+                    for r in sending
+                ],
+            )
+            db.mark_reminded(connection, due)
+        sent += len(sending)
+        skipped += len(due) - len(sending)
+    if metrics is not None:
+        metrics.reminders.labels(result="sent").inc(sent)
+        metrics.reminders.labels(result="skipped").inc(skipped)
+    return ReminderSummary(sent=sent, skipped=skipped)
