@@ -94,7 +94,7 @@ def phase_build(url: str, user: str, fmt: str, data_dir: str) -> dict[str, objec
             runtime.metrics,
             export_id=job.id,
             attempt=1,
-            staging=settings.data_dir / "staging",
+            staging=runtime.staging,
             retention=dt.timedelta(days=settings.export_retention_days),
             url_ttl=dt.timedelta(seconds=settings.export_url_ttl),
         )

@@ -141,6 +141,19 @@ class PushReceiver:
         self._server.start()
         return self
 
+    def down(self) -> None:
+        """The push service goes away: its port refuses connections until `up()`."""
+        if not isinstance(self._server, _Http1Server):
+            raise NotImplementedError("an outage is for the plain HTTP receiver")
+        self._server.stop()
+
+    def up(self) -> None:
+        """Back, on the same port, with the same browsers."""
+        if not isinstance(self._server, _Http1Server):
+            raise NotImplementedError("an outage is for the plain HTTP receiver")
+        self._server = _Http1Server(self, port=self._server.port)
+        self._server.start()
+
     def __exit__(self, *exc: object) -> None:
         self._server.stop()
 
@@ -205,7 +218,7 @@ class _Http1Server:
     scheme = "http"
     ca_file = None
 
-    def __init__(self, receiver: PushReceiver) -> None:
+    def __init__(self, receiver: PushReceiver, *, port: int = 0) -> None:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
@@ -235,7 +248,7 @@ class _Http1Server:
             daemon_threads = True
             request_queue_size = 128  # socketserver's 5 drops a burst of new connections
 
-        self._server = Server(("127.0.0.1", 0), Handler)
+        self._server = Server(("127.0.0.1", port), Handler)
         self.port: int = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 

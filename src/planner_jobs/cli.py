@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import click
+import sqlalchemy as sa
+from procrastinate.exceptions import ConnectorException
 from prometheus_client import start_http_server
 
 from planner_jobs import __version__
@@ -274,12 +276,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         _fail("aborted", code=130)
     except PlannerError as exc:
         _fail(str(exc), code=1)
+    except (sa.exc.OperationalError, ConnectorException) as exc:
+        reason = exc.orig if isinstance(exc, sa.exc.OperationalError) else exc.__cause__
+        _fail(f"the database connection failed: {reason or exc}", code=1)
     except KeyboardInterrupt:
         _fail("interrupted", code=130)
     sys.exit(code if isinstance(code, int) else 0)
 
 
 def _fail(message: str, *, code: int) -> None:
-    first_line = message.strip().splitlines()[0] if message.strip() else "failed"
-    click.echo(f"planner-jobs: error: {first_line}", err=True)
+    """`planner-jobs: error: <message>` on one line (click's own messages may span several:
+    `Missing option '--format'. Choose from:` and the choices on the lines below)."""
+    one_line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    click.echo(f"planner-jobs: error: {one_line or 'failed'}", err=True)
     sys.exit(code)

@@ -24,3 +24,7 @@ class DatabaseUnavailable(PlannerError):
 
 class UsageError(PlannerError):
     """A command was called with arguments it cannot use."""
+
+
+class UnknownUser(PlannerError):
+    """There is no such user."""

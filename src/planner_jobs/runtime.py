@@ -24,6 +24,7 @@ from planner_jobs.push.keys import load_vapid_keys
 from planner_jobs.push.service import PushService
 from planner_jobs.settings import Settings
 from planner_jobs.storage import Storage, open_storage
+from planner_jobs.storage.staging import StagingArea
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,6 +35,7 @@ class Runtime:
     job_app: procrastinate.App
     metrics: Metrics
     storage: Storage
+    staging: StagingArea
     push: PushService
 
 
@@ -53,10 +55,12 @@ def open_runtime(
             job_app=build_job_app(libpq_url(url), periodic=periodic),
             metrics=_metrics(engine),
             storage=open_storage(settings),
+            staging=StagingArea(settings.data_dir / "staging"),
             push=PushService(
                 load_vapid_keys(settings),
                 subject=settings.vapid_subject,
                 ttl=settings.push_ttl,
+                allowed_hosts=settings.push_allowed_hosts,
             ),
         )
     finally:

@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     push_ttl: int = Field(default=86400, ge=0, le=28 * 24 * 3600)
     streak_threshold: int = Field(default=75, ge=1, le=100)
     reminder_grace: int = Field(default=900, ge=0)
+    stalled_after: int = Field(default=60, ge=3)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator(
@@ -121,29 +122,27 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_development_secrets_in_production(self) -> Settings:
-        if self.env != "production":
-            return self
-        refused = {
-            "PLANNER_JWT_SECRET": self.jwt_secret.get_secret_value() in ("", DEV_JWT_SECRET),
-            "PLANNER_SIGNING_SECRET": self.signing_secret.get_secret_value()
-            in ("", DEV_SIGNING_SECRET),
-            "PLANNER_VAPID_PRIVATE_KEY": self.vapid_private_key is None
-            or not self.vapid_private_key.get_secret_value(),
-            "PLANNER_VAPID_SUBJECT": self.vapid_subject == DEV_VAPID_SUBJECT,
-        }
-        for variable, bad in refused.items():
-            if bad:
-                raise ValueError(
-                    f"{variable} must be set to a real value when PLANNER_ENV=production "
-                    "(it is empty or left at its development default)"
-                )
-        for variable, secret in (
-            ("PLANNER_JWT_SECRET", self.jwt_secret),
-            ("PLANNER_SIGNING_SECRET", self.signing_secret),
-        ):
-            if len(secret.get_secret_value().encode()) < MIN_SECRET_BYTES:
-                raise ValueError(f"{variable} must be at least {MIN_SECRET_BYTES} bytes long")
+        if self.env == "production" and (problems := self.production_problems()):
+            raise ValueError("PLANNER_ENV=production refuses to start: " + "; ".join(problems))
         return self
+
+    def production_problems(self) -> list[str]:
+        """Every setting left at a development default, empty or too weak for production."""
+        problems = []
+        for variable, secret, development in (
+            ("PLANNER_JWT_SECRET", self.jwt_secret, DEV_JWT_SECRET),
+            ("PLANNER_SIGNING_SECRET", self.signing_secret, DEV_SIGNING_SECRET),
+        ):
+            value = secret.get_secret_value()
+            if value in ("", development):
+                problems.append(f"{variable} is empty or left at its development default")
+            elif len(value.encode()) < MIN_SECRET_BYTES:
+                problems.append(f"{variable} must be at least {MIN_SECRET_BYTES} bytes long")
+        if self.vapid_private_key is None or not self.vapid_private_key.get_secret_value():
+            problems.append("PLANNER_VAPID_PRIVATE_KEY must be set")
+        if self.vapid_subject == DEV_VAPID_SUBJECT:
+            problems.append("PLANNER_VAPID_SUBJECT is left at its development default")
+        return problems
 
     @property
     def storage_location(self) -> str:

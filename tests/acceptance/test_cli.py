@@ -195,6 +195,9 @@ def test_export_requests_an_export_and_prints_the_job(cli: Cli, database_url: st
     assert json.loads(again.stdout)["id"] == job["id"]
     assert_one_line_error(other, "already pending")
     assert_one_line_error(cli("export", user, "--format", "pdf"), "--format")
+    assert_one_line_error(
+        cli("export", user), "Missing option '--format'. Choose from: json, csv, markdown"
+    )
     assert_one_line_error(cli("export", "not-a-uuid", "--format", "csv"), "USER_ID")
     assert_one_line_error(
         cli("export", "00000000-0000-0000-0000-000000000000", "--format", "csv"), "no user"
@@ -213,6 +216,16 @@ def test_notify_queues_a_notification_job(cli: Cli, database_url: str) -> None:
     assert args == {"userId": user, "payload": {"title": "Hello", "body": "World"}}
     too_long = cli("notify", user, "--title", "x", "--body", "y" * 5000)
     assert_one_line_error(too_long, "at most 3993")
+
+
+def test_notify_refuses_a_user_that_does_not_exist(cli: Cli, database_url: str) -> None:
+    nobody = "00000000-0000-0000-0000-000000000000"
+
+    result = cli("notify", nobody, "--title", "Hello", "--body", "World")
+
+    assert result.returncode == 1
+    assert_one_line_error(result, f"no user {nobody}")
+    assert run_sql(database_url, "SELECT count(*) FROM procrastinate_jobs") == 0
 
 
 def test_cron_reminders_says_how_many(cli: Cli) -> None:

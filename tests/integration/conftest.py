@@ -48,6 +48,7 @@ def push_runtime(database_url: str, tmp_path: Path, receiver: PushReceiver) -> I
             runtime.push.keys,
             subject=settings.vapid_subject,
             ttl=3600,
+            allowed_hosts=settings.push_allowed_hosts,
             timeout=1.0,
             ca_file=receiver.ca_file,
         )

@@ -9,12 +9,15 @@ import json
 import uuid
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from planner_jobs.api.app import create_app
 from planner_jobs.jobs.exports import USER_SAFE_ERROR, expire_exports
@@ -255,6 +258,25 @@ def test_forged_expired_or_borrowed_links_are_403(client: TestClient, runtime: R
     assert client.get(f"{path}?{parts.query}").status_code == 200
 
 
+@given(
+    expires=st.one_of(st.text(), st.integers(min_value=-(10**40), max_value=10**4000).map(str)),
+    signature=st.one_of(st.text(), st.text("0123456789abcdefABCDEF", min_size=64, max_size=64)),
+    # What a client can put in a URL: any character but controls and spaces.
+    raw=st.text(st.characters(exclude_categories=("Cc", "Cs", "Zs", "Zl", "Zp"))),
+)
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+def test_a_malformed_link_is_403_never_a_server_error(
+    client: TestClient, expires: str, signature: str, raw: str
+) -> None:
+    path = f"/api/exports/{uuid.UUID(int=7)}/download"
+
+    assert client.get(path, params={"expires": expires, "signature": signature}).status_code == 403
+    assert client.get(f"{path}?{raw}").status_code == 403
+    for malformed in ("²", "1" * 5000, "-1", " 1", "1e9", "0x10"):
+        assert client.get(path, params={"expires": malformed, "signature": "a"}).status_code == 403
+    assert client.get(path, params={"expires": "9" * 12, "signature": "é" * 64}).status_code == 403
+
+
 def test_retention_deletes_the_file_and_expires_the_job(
     client: TestClient, runtime: Runtime
 ) -> None:
@@ -343,7 +365,7 @@ def test_s3_gets_a_multipart_upload_and_hands_out_sigv4_links(runtime: Runtime, 
     assert query["response-content-disposition"].startswith('attachment; filename="planner-export-')
     client = boto3.client("s3", endpoint_url=s3)
     [stored] = client.list_objects_v2(Bucket="exports")["Contents"]
-    assert stored["Key"].startswith(f"planner/{user}/{job['id']}-")
+    assert stored["Key"] == f"planner/{user}/{job['id']}.json"
     assert stored["Size"] > 10 * 1024 * 1024
     assert stored["ETag"].strip('"').endswith("-3")  # a multipart upload's ETag
     body = client.get_object(Bucket="exports", Key=stored["Key"])["Body"].read()
@@ -399,3 +421,146 @@ def test_a_user_in_an_unknown_zone_gets_utc_instants(client: TestClient, runtime
 
     assert document["user"]["createdAt"] == "2026-03-01T08:00:00+00:00"
     assert document["user"]["timezone"] == "Mars/Olympus_Mons"
+
+
+def cut_off_completions(runtime: Runtime, times: int) -> None:
+    """The database kills the connection that marks an export complete, the first `times`
+    times (a sequence counts them: it is not rolled back with the killed transaction)."""
+    with runtime.engine.begin() as c:
+        c.execute(sa.text("CREATE SEQUENCE completions_seen"))
+        c.execute(
+            sa.text(
+                f"""
+                CREATE FUNCTION cut_off_completion() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF NEW.status = 'complete' AND nextval('completions_seen') <= {times} THEN
+                        PERFORM pg_terminate_backend(pg_backend_pid());
+                    END IF;
+                    RETURN NEW;
+                END $$
+                """
+            )
+        )
+        c.execute(
+            sa.text(
+                "CREATE TRIGGER cut_off BEFORE UPDATE ON export_jobs"
+                " FOR EACH ROW EXECUTE FUNCTION cut_off_completion()"
+            )
+        )
+
+
+def retry_now(runtime: Runtime) -> None:
+    with runtime.engine.begin() as c:
+        c.execute(
+            sa.text("UPDATE procrastinate_jobs SET scheduled_at = now() WHERE status = 'todo'")
+        )
+
+
+def stored_objects(runtime: Runtime, s3: str | None) -> list[str]:
+    if s3 is not None:
+        listing = boto3.client("s3", endpoint_url=s3).list_objects_v2(Bucket="exports")
+        return [item["Key"] for item in listing.get("Contents", [])]
+    root = runtime.settings.data_dir / "exports"
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+
+@pytest.fixture(params=["local", "s3"])
+def storage_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def any_storage(runtime: Runtime, storage_kind: str, request: pytest.FixtureRequest) -> Runtime:
+    if storage_kind == "local":
+        return runtime
+    endpoint = request.getfixturevalue("s3")
+    storage = S3Storage.connect(bucket="exports", endpoint_url=endpoint)
+    return dataclasses.replace(runtime, storage=storage)
+
+
+def test_an_export_cut_off_after_its_upload_stores_one_file_once_retried(
+    any_storage: Runtime, storage_kind: str, request: pytest.FixtureRequest
+) -> None:
+    runtime = any_storage
+    s3 = request.getfixturevalue("s3") if storage_kind == "s3" else None
+    ada, _ = seed(runtime)
+    cut_off_completions(runtime, times=1)
+    with TestClient(create_app(runtime)) as client:
+        job = request_export_as(client, runtime, ada, "json")
+
+        work(runtime, "exports")  # uploads, then loses its connection marking it complete
+        assert export_status(runtime) == "processing"
+        retry_now(runtime)
+        work(runtime, "exports")
+        done = client.get(f"/api/exports/{job}", headers=bearer(runtime, ada)).json()
+
+    assert done["status"] == "complete"
+    assert stored_objects(runtime, s3) == [f"{ada}/{job}.json"]
+    assert list((runtime.settings.data_dir / "staging").iterdir()) == []
+
+
+def test_an_export_that_gives_up_deletes_what_its_attempts_stored(
+    any_storage: Runtime, storage_kind: str, request: pytest.FixtureRequest
+) -> None:
+    runtime = any_storage
+    s3 = request.getfixturevalue("s3") if storage_kind == "s3" else None
+    ada, _ = seed(runtime)
+    cut_off_completions(runtime, times=1000)  # every attempt uploads, then is cut off
+    with TestClient(create_app(runtime)) as client:
+        job = request_export_as(client, runtime, ada, "csv")
+        for _ in range(10):
+            work(runtime, "exports")
+            if export_status(runtime) == "failed":
+                break
+            retry_now(runtime)
+
+    assert export_status(runtime) == "failed"
+    assert stored_objects(runtime, s3) == []
+    with runtime.engine.connect() as c:
+        assert (
+            c.scalar(sa.text("SELECT storage_key FROM export_jobs WHERE id = :i"), {"i": job})
+            is None
+        )
+
+
+def test_retention_deletes_a_file_a_failed_export_left(
+    any_storage: Runtime, storage_kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """A failed export whose file could not be deleted when it failed (storage down)."""
+    runtime = any_storage
+    s3 = request.getfixturevalue("s3") if storage_kind == "s3" else None
+    ada, _ = seed(runtime)
+    key = f"{ada}/left-behind.json"
+    leftover = tmp_path / "leftover.json"
+    leftover.write_text("{}")
+    runtime.storage.put(key, leftover, media_type="application/json")
+    with runtime.engine.begin() as c:
+        c.execute(
+            sa.text(
+                "INSERT INTO export_jobs (user_id, format, status, storage_key)"
+                " VALUES (:u, 'json', 'failed', :k)"
+            ),
+            {"u": ada, "k": key},
+        )
+    assert stored_objects(runtime, s3) == [key]
+
+    summary = expire_exports(runtime.engine, runtime.storage, now=dt.datetime.now(dt.UTC))
+
+    assert summary.expired == 0
+    assert stored_objects(runtime, s3) == []
+    with runtime.engine.connect() as c:
+        assert c.execute(sa.text("SELECT status, storage_key FROM export_jobs")).one() == (
+            "failed",
+            None,
+        )
+
+
+def request_export_as(client: TestClient, runtime: Runtime, user: uuid.UUID, fmt: str) -> str:
+    response = request(client, runtime, user, fmt)
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+def export_status(runtime: Runtime) -> str:
+    with runtime.engine.connect() as c:
+        return str(c.scalar(sa.text("SELECT status FROM export_jobs")))

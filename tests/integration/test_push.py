@@ -328,6 +328,11 @@ def test_subscribing_creates_then_takes_over_an_endpoint(
         ({"endpoint": "http://fcm.googleapis.com/x"}, "endpoint"),
         ({"endpoint": "https://169.254.169.254/latest"}, "endpoint"),
         ({"endpoint": "https://u:p@fcm.googleapis.com/x"}, "endpoint"),
+        # Python's URL parser drops these, so the host checked would not be the one requested.
+        ({"endpoint": "https://fcm.googleapis.com/fcm/send/a\tb"}, "endpoint"),
+        ({"endpoint": "https://fcm.googleapis.com/fcm/\r\nsend/x"}, "endpoint"),
+        ({"endpoint": "https://fcm.googleapis.\ncom/x"}, "endpoint"),
+        ({"endpoint": "https://fcm.googleapis.com/fcm send/x"}, "endpoint"),
         ({"keys": {"p256dh": "BAAA", "auth": "BTBZMqHH6r4Tts7J_aSIgg"}}, "keys.p256dh"),
         ({"keys": {"p256dh": "B" + "A" * 86, "auth": "BTBZMqHH6r4Tts7J_aSIgg"}}, "keys.p256dh"),
         ({"keys": {"p256dh": None, "auth": "BTBZMqHH6r4Tts7J_aSIgg"}}, "keys.p256dh"),
@@ -397,3 +402,56 @@ def test_the_public_key_needs_no_token(client: TestClient, push_runtime: Runtime
 
     assert response.status_code == 200
     assert response.json() == {"publicKey": push_runtime.push.keys.application_server_key}
+
+
+def test_the_worker_never_requests_an_endpoint_off_the_allowlist(
+    push_runtime: Runtime, receiver: PushReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The main app may insert subscriptions itself, past the API's checks: every send checks
+    the endpoint again, and a refused one is final, logged and counted, never requested."""
+    user = new_user(push_runtime)
+    subscribe(push_runtime, user, receiver, "allowed")
+    refused = {
+        "localhost": receiver.endpoint("by-name").replace("127.0.0.1", "localhost"),
+        "internal": "https://10.0.0.7/metadata",
+        "cr-lf": receiver.endpoint("injected") + "\r\nX: y",
+    }
+    for name, endpoint in refused.items():
+        browser = receiver.browser(name)
+        with push_runtime.engine.begin() as c:
+            c.execute(
+                sa.text(
+                    "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth)"
+                    " VALUES (:u, :e, :p, :a)"
+                ),
+                {"u": user, "e": endpoint, "p": browser.p256dh, "a": browser.auth},
+            )
+
+    queue_notification(push_runtime.engine, push_runtime.job_app, user, PAYLOAD)
+    with caplog.at_level(logging.ERROR):
+        work(push_runtime)
+
+    assert receiver.payloads("allowed") == [PAYLOAD]
+    assert sum(receiver.requests.values()) == 1
+    assert sorted(status for status, *_ in deliveries(push_runtime)) == [
+        "delivered",
+        "rejected",
+        "rejected",
+        "rejected",
+    ]
+    with push_runtime.engine.connect() as c:
+        errors = list(
+            c.scalars(sa.text("SELECT last_error FROM push_deliveries WHERE status = 'rejected'"))
+        )
+    assert all(error.startswith("not sent: ") for error in errors), errors
+    assert subscription_count(push_runtime) == 4  # kept: an allowlist may change by mistake
+    counted = sum(
+        sample.value
+        for metric in push_runtime.metrics.registry.collect()
+        if metric.name == "planner_jobs_pushes"
+        for sample in metric.samples
+        if sample.labels.get("outcome") == "refused" and sample.name.endswith("_total")
+    )
+    assert counted == 3
+    assert sum("not sent" in record.getMessage() for record in caplog.records) == 3
+    assert job_statuses(push_runtime) == ["succeeded"]

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from planner_jobs.jobs.app import QUEUES
 from planner_jobs.jobs.defer import defer_in_transaction
+from planner_jobs.jobs.maintenance import retry_stalled_jobs
 from planner_jobs.jobs.worker import WorkerPlan
 from planner_jobs.runtime import Runtime
 from planner_jobs.service import serve
@@ -104,6 +105,45 @@ def test_the_job_of_a_dead_worker_is_retried_and_completes_once(runtime: Runtime
 
     assert statuses(runtime)["test.short"][0] == "succeeded"
     assert runs == ["short"]
+
+
+def test_a_stalled_periodic_job_whose_next_tick_waits_is_failed_not_duplicated(
+    runtime: Runtime,
+) -> None:
+    """Back in the queue, a stalled tick would hold the queueing lock of the tick already
+    waiting (PostgreSQL refuses two): it is marked failed, and the waiting one does the work."""
+    with runtime.engine.begin() as connection:
+        stalled = defer_in_transaction(
+            connection,
+            runtime.job_app,
+            "tokens.cleanup",
+            queueing_lock="tokens.cleanup",
+            timestamp=1,
+        )
+        dead_worker = connection.scalar(
+            sa.text(
+                "INSERT INTO procrastinate_workers (last_heartbeat)"
+                " VALUES (now() - interval '5 minutes') RETURNING id"
+            )
+        )
+        connection.execute(
+            sa.text("UPDATE procrastinate_jobs SET status = 'doing', worker_id = :w WHERE id = :j"),
+            {"w": dead_worker, "j": stalled},
+        )
+        waiting = defer_in_transaction(
+            connection,
+            runtime.job_app,
+            "tokens.cleanup",
+            queueing_lock="tokens.cleanup",
+            timestamp=2,
+        )
+
+    summary = retry_stalled_jobs(runtime.engine, stalled_after=60)
+
+    assert (summary.retried, summary.failed) == (0, 1)
+    with runtime.engine.connect() as connection:
+        rows = dict(connection.execute(sa.text("SELECT id, status FROM procrastinate_jobs")).all())
+    assert rows == {stalled: "failed", waiting: "todo"}
 
 
 def test_a_stop_request_while_workers_start_ends_everything_promptly(runtime: Runtime) -> None:

@@ -157,3 +157,19 @@ def test_urgencies_and_topics_of_rfc_8030_are_valid(urgency: str, topic: str | N
 )
 def test_other_urgencies_and_topics_are_refused(urgency: str, topic: str, problem: str) -> None:
     assert (headers_problem(urgency, topic) or "").startswith(problem)
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    [
+        "https://fcm.googleapis.com/fcm/send/a\tb",
+        "https://fcm.googleapis.com/fcm/\r\nsend/x",
+        "https://fcm.googleapis.\ncom/x",
+        "https://fcm.googleapis.com/fcm send/x",
+        "https://fcm.googleapis.com/fcm/séñd/x",
+    ],
+)
+def test_an_endpoint_the_url_parser_would_read_differently_is_refused(endpoint: str) -> None:
+    problem = endpoint_problem(endpoint, DEFAULT_PUSH_ALLOWED_HOSTS)
+
+    assert problem == "the endpoint must be a URL of printable ASCII characters, without spaces"

@@ -129,5 +129,23 @@ def test_production_refuses_short_secrets(monkeypatch: pytest.MonkeyPatch, varia
         load_settings()
 
 
+def test_production_names_every_problem_in_one_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLANNER_ENV", "production")
+    monkeypatch.setenv("PLANNER_JWT_SECRET", "abc")
+
+    with pytest.raises(ConfigurationError) as raised:
+        load_settings()
+
+    message = str(raised.value)
+    assert "\n" not in message
+    for problem in (
+        "PLANNER_JWT_SECRET must be at least 32 bytes",
+        "PLANNER_SIGNING_SECRET is empty or left at its development default",
+        "PLANNER_VAPID_PRIVATE_KEY must be set",
+        "PLANNER_VAPID_SUBJECT is left at its development default",
+    ):
+        assert problem in message
+
+
 def test_development_accepts_its_defaults() -> None:
     assert load_settings().jwt_secret.get_secret_value()

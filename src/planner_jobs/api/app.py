@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from fastapi import FastAPI, Request, status
+from fastapi import FastAPI, Request, Response, status
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from planner_jobs import __version__
 from planner_jobs.api import exports, health, push
@@ -29,7 +31,20 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(exports.router)
     app.include_router(push.router)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     return app
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    """FastAPI answers 400 to a body it cannot decode (not UTF-8, say); to a client that is
+    malformed input like any other: 422 naming the body."""
+    if exc.status_code == status.HTTP_400_BAD_REQUEST:
+        error = {"loc": ["body"], "msg": str(exc.detail), "type": "json_invalid"}
+        return JSONResponse(
+            {"message": f"body: {exc.detail}", "detail": [error]},
+            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+    return await http_exception_handler(request, exc)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

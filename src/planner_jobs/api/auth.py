@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 import jwt
-import sqlalchemy as sa
 from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from planner_jobs.api.deps import RuntimeDep
-from planner_jobs.db.models import User
+from planner_jobs.api.schemas import Problem
+from planner_jobs.db.users import user_exists
 from planner_jobs.errors import PlannerError
 
 
@@ -70,10 +70,15 @@ def current_user_id(
     except InvalidToken as exc:
         raise _unauthorized(str(exc)) from None
     with runtime.engine.connect() as connection:
-        known = connection.scalar(sa.select(sa.literal(True)).where(User.id == user_id))
+        known = user_exists(connection, user_id)
     if not known:
         raise _unauthorized("the token's user does not exist")
     return user_id
 
 
 CurrentUserId = Annotated[uuid.UUID, Depends(current_user_id)]
+
+# The OpenAPI answer of every route that takes `CurrentUserId`.
+UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "The bearer token is missing, invalid or expired"}
+}

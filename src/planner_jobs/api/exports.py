@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.responses import FileResponse, JSONResponse
 
-from planner_jobs.api.auth import CurrentUserId
+from planner_jobs.api.auth import UNAUTHORIZED, CurrentUserId
 from planner_jobs.api.deps import RuntimeDep
 from planner_jobs.api.schemas import ExportConflictOut, ExportOut, ExportRequest, Problem
 from planner_jobs.db import exports as db
@@ -40,6 +40,7 @@ def _out(runtime: Runtime, job: db.ExportJobRow, *, now: dt.datetime) -> dict[st
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ExportOut,
     responses={
+        **UNAUTHORIZED,
         200: {"model": ExportOut, "description": "The same export is already on its way"},
         409: {"model": ExportConflictOut, "description": "Another format is on its way"},
         429: {"model": Problem, "description": f"More than {MAX_PER_WINDOW} exports in 24 hours"},
@@ -68,7 +69,7 @@ def create_export(
     return _out(runtime, requested.job, now=now)
 
 
-@router.get("", response_model=list[ExportOut])
+@router.get("", response_model=list[ExportOut], responses=UNAUTHORIZED)
 def list_exports(user_id: CurrentUserId, runtime: RuntimeDep) -> list[dict[str, Any]]:
     """The user's exports, newest first."""
     now = dt.datetime.now(dt.UTC)
@@ -77,7 +78,9 @@ def list_exports(user_id: CurrentUserId, runtime: RuntimeDep) -> list[dict[str, 
     return [_out(runtime, job, now=now) for job in jobs]
 
 
-@router.get("/{export_id}", response_model=ExportOut, responses={404: {"model": Problem}})
+@router.get(
+    "/{export_id}", response_model=ExportOut, responses={**UNAUTHORIZED, 404: {"model": Problem}}
+)
 def get_export(export_id: uuid.UUID, user_id: CurrentUserId, runtime: RuntimeDep) -> dict[str, Any]:
     """One export; `downloadUrl` is freshly signed when it is complete."""
     with runtime.engine.connect() as connection:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from planner_jobs.api.auth import CurrentUserId
+from planner_jobs.api.auth import UNAUTHORIZED, CurrentUserId
 from planner_jobs.api.deps import RuntimeDep
 from planner_jobs.api.schemas import Body, Problem
 from planner_jobs.db import push as db
@@ -46,7 +46,10 @@ class PublicKeyOut(Body):
     "/api/push-subscriptions",
     status_code=status.HTTP_201_CREATED,
     response_model=SubscriptionOut,
-    responses={200: {"model": SubscriptionOut, "description": "The endpoint was known"}},
+    responses={
+        **UNAUTHORIZED,
+        200: {"model": SubscriptionOut, "description": "The endpoint was known"},
+    },
 )
 def subscribe(
     body: SubscriptionIn, user_id: CurrentUserId, runtime: RuntimeDep, response: Response
@@ -90,7 +93,7 @@ def subscribe(
 @router.delete(
     "/api/push-subscriptions/{subscription_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses={404: {"model": Problem}},
+    responses={**UNAUTHORIZED, 404: {"model": Problem}},
 )
 def unsubscribe(
     subscription_id: uuid.UUID, user_id: CurrentUserId, runtime: RuntimeDep

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import psycopg
 import sqlalchemy as sa
@@ -13,6 +16,10 @@ from sqlalchemy.engine import URL, Engine, make_url
 from planner_jobs.errors import DatabaseUnavailable
 
 CONNECT_TIMEOUT_SECONDS = 5
+RECONNECT_WAITS = (0.2, 0.5, 1.0, 2.0, 5.0, 10.0)  # seconds between attempts: 18.7 s in all
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def sqlalchemy_url(url: str) -> URL:
@@ -88,3 +95,18 @@ def redacted(url: URL) -> str:
 def first_line(error: BaseException | None) -> str:
     text = str(error).strip() if error is not None else "unknown error"
     return text.splitlines()[0] if text else type(error).__name__
+
+
+def with_reconnects(work: Callable[[], T], *, waits: tuple[float, ...] = RECONNECT_WAITS) -> T:
+    """`work()`, again on a new connection when the one it ran on was lost (the server
+    restarted, an operator terminated it): for a transaction that is safe to repeat and
+    costly to lose, such as recording what a push service already accepted."""
+    for wait in waits:
+        try:
+            return work()
+        except sa.exc.OperationalError as exc:
+            log.warning(
+                "database connection lost (%s): trying again in %s s", first_line(exc.orig), wait
+            )
+            time.sleep(wait)
+    return work()

@@ -109,6 +109,14 @@ def claim_job(connection: sa.Connection, export_id: uuid.UUID) -> ExportJobRow |
     return None if row is None else _job(row)
 
 
+def record_storage_key(connection: sa.Connection, export_id: uuid.UUID, key: str) -> None:
+    """Where the export's file will be stored, written before it is: whatever attempt dies
+    where, the object can be found and deleted."""
+    connection.execute(
+        sa.update(ExportJob).where(ExportJob.id == export_id).values(storage_key=key)
+    )
+
+
 def complete_job(
     connection: sa.Connection,
     export_id: uuid.UUID,
@@ -135,21 +143,38 @@ def complete_job(
     return result.rowcount == 1
 
 
-def fail_job(connection: sa.Connection, export_id: uuid.UUID, *, error: str) -> str | None:
-    """Mark a job that has not finished as failed; return its format (None if it had)."""
-    return connection.scalar(
+def fail_job(connection: sa.Connection, export_id: uuid.UUID, *, error: str) -> ExportJobRow | None:
+    """Mark a job that has not finished as failed; return it (None if it had finished)."""
+    row = connection.execute(
         sa.update(ExportJob)
         .where(ExportJob.id == export_id, ExportJob.status.in_(ACTIVE_STATUSES))
         .values(status="failed", error=error)
-        .returning(ExportJob.format)
+        .returning(*_JOB_COLUMNS)
+    ).one_or_none()
+    return None if row is None else _job(row)
+
+
+def forget_storage_key(connection: sa.Connection, export_id: uuid.UUID) -> None:
+    """The failed job's object is deleted: nothing to clean up any more."""
+    connection.execute(
+        sa.update(ExportJob)
+        .where(ExportJob.id == export_id, ExportJob.status == "failed")
+        .values(storage_key=None)
     )
 
 
 def expiring_jobs(connection: sa.Connection, *, now: dt.datetime, limit: int) -> list[ExportJobRow]:
-    """Complete jobs whose file is past its retention, locked for the retention sweep."""
+    """Jobs whose stored file is to be deleted, locked for the retention sweep: complete ones
+    past their retention, and failed ones whose file (of an attempt that uploaded, then died or
+    failed) is still recorded."""
     rows = connection.execute(
         sa.select(*_JOB_COLUMNS)
-        .where(ExportJob.status == "complete", ExportJob.expires_at < now)
+        .where(
+            sa.or_(
+                sa.and_(ExportJob.status == "complete", ExportJob.expires_at < now),
+                sa.and_(ExportJob.status == "failed", ExportJob.storage_key.is_not(None)),
+            )
+        )
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()

@@ -254,11 +254,17 @@ class ExportJob(Base):
             unique=True,
             postgresql_where=text("status IN ('pending', 'processing')"),
         ),
-        # The retention sweep reads only finished files.
+        # The retention sweep reads only finished files...
         Index(
             "ix_export_jobs_expires_at",
             "expires_at",
             postgresql_where=text("status = 'complete'"),
+        ),
+        # ...and the files failed attempts may have left.
+        Index(
+            "ix_export_jobs_failed_with_file",
+            "id",
+            postgresql_where=text("status = 'failed' AND storage_key IS NOT NULL"),
         ),
     )
 

@@ -19,6 +19,7 @@ MAX_PLAINTEXT = MAX_BODY - 86 - 1 - 16  # 3993
 MAX_ENDPOINT_LENGTH = 2048
 URGENCIES = ("very-low", "low", "normal", "high")  # RFC 8030 §5.3
 _TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")  # RFC 8030 §5.4: base64url, at most 32 characters
+_URL_CHARACTERS = re.compile(r"[!-~]+", re.ASCII)  # printable ASCII, no space or control
 _NOTIFICATION_IDS = uuid.UUID("6f7c2a52-3c1e-4d1f-9a1e-0d5b8f1f2c11")
 
 
@@ -54,6 +55,10 @@ def endpoint_problem(endpoint: str, allowed_hosts: Sequence[str]) -> str | None:
     host = (parts.hostname or "").lower()
     if parts.scheme not in ("https", "http") or not host:
         return "the endpoint must be an https URL"
+    if not _URL_CHARACTERS.fullmatch(endpoint):
+        # Python's URL parser drops tabs and line breaks: the host it read is not the one of
+        # the string stored and requested.
+        return "the endpoint must be a URL of printable ASCII characters, without spaces"
     if parts.username is not None or parts.password is not None:
         return "the endpoint must not carry credentials"
     explicit_port = f"{host}:{port}" if port is not None else None

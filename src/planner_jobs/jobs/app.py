@@ -93,7 +93,7 @@ def _build_export(c: Collaborators, context: procrastinate.JobContext, export_id
         c.metrics,
         export_id=uuid.UUID(export_id),
         attempt=context.job.attempts + 1,
-        staging=c.settings.data_dir / "staging",
+        staging=c.staging,
         retention=dt.timedelta(days=c.settings.export_retention_days),
         url_ttl=dt.timedelta(seconds=c.settings.export_url_ttl),
         check=check,
@@ -201,8 +201,8 @@ def _expire_exports(c: Collaborators, now: dt.datetime, on_batch: Progress | Non
 
 
 def _retry_stalled(c: Collaborators, now: dt.datetime, on_batch: Progress | None) -> Summary:
-    """Hand back the running jobs of workers that stopped sending heartbeats."""
-    return maintenance.retry_stalled_jobs(c.engine, stalled_after=maintenance.STALLED_AFTER)
+    """Hand back the running jobs of workers silent for PLANNER_STALLED_AFTER seconds."""
+    return maintenance.retry_stalled_jobs(c.engine, stalled_after=c.settings.stalled_after)
 
 
 def _prune_jobs(c: Collaborators, now: dt.datetime, on_batch: Progress | None) -> Summary:

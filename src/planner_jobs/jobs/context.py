@@ -19,6 +19,7 @@ from planner_jobs.metrics import Metrics
 from planner_jobs.push.service import PushService
 from planner_jobs.settings import Settings
 from planner_jobs.storage.port import Storage
+from planner_jobs.storage.staging import StagingArea
 
 CONTEXT_KEY = "collaborators"
 
@@ -38,6 +39,9 @@ class Collaborators(Protocol):
 
     @property
     def storage(self) -> Storage: ...
+
+    @property
+    def staging(self) -> StagingArea: ...
 
     @property
     def push(self) -> PushService: ...

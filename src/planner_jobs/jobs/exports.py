@@ -1,10 +1,14 @@
 """Data exports: requesting one (API and CLI), building it (worker), and the retention sweep.
 
 A request locks the user's row, decides (reuse, conflict, quota), and inserts the job row and
-its procrastinate job in one transaction. The worker claims the row, writes the user's data
-(one read-only snapshot, streamed through the format's writer) into a staging file, hands the
-finished file to storage, and marks the job complete together with queueing the "ready"
-notification.
+its procrastinate job in one transaction. The worker claims the row and records the one storage
+key of the export, writes the user's data (one read-only snapshot, streamed through the format's
+writer) into the export's staging file, hands the finished file to storage, and marks the job
+complete together with queueing the "ready" notification.
+
+Nothing outlives the job: every attempt writes the same staging file and the same storage key
+(a retry replaces what a dead attempt left), a failed export's file is deleted, and the retention
+sweep deletes whatever a deletion could not reach at the time.
 """
 
 from __future__ import annotations
@@ -12,14 +16,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
-import secrets
-import tempfile
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import procrastinate
 import sqlalchemy as sa
@@ -37,10 +39,11 @@ from planner_jobs.domain.exports.requests import (
     decide,
     quota_message,
 )
-from planner_jobs.errors import PlannerError
+from planner_jobs.errors import PlannerError, UnknownUser
 from planner_jobs.jobs.defer import defer_in_transaction
 from planner_jobs.metrics import Metrics
 from planner_jobs.storage.port import Storage, StorageError, TransientStorageError
+from planner_jobs.storage.staging import StagingArea
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +51,6 @@ MAX_ATTEMPTS = 5
 RETENTION_BATCH = 500
 READY_TITLE = "Your export is ready"
 USER_SAFE_ERROR = "The export could not be created. Please try again later."
-
-
-class UnknownUser(PlannerError):
-    """There is no such user."""
 
 
 class UnknownFormat(PlannerError):
@@ -121,6 +120,11 @@ def request_export(
         return Requested(job=job, created=True)
 
 
+def storage_key(job: db.ExportJobRow) -> str:
+    """Where the export's file is stored: the same for every attempt of the export."""
+    return f"{job.user_id}/{job.id}.{FORMATS[job.format].extension}"
+
+
 def download_name(job: db.ExportJobRow) -> str:
     """The name the user's browser saves the export's file as."""
     return file_name(job.format, job.created_at.date())
@@ -175,16 +179,16 @@ def build_export(
     *,
     export_id: uuid.UUID,
     attempt: int,
-    staging: Path,
+    staging: StagingArea,
     retention: dt.timedelta,
     url_ttl: dt.timedelta,
     check: Callable[[], None] = lambda: None,
 ) -> str:
     """Build export `export_id` (the `exports.build` task; `attempt` counts from 1).
 
-    Storage hiccups and lost connections raise `TransientFailure` (retried) until the last
-    attempt; anything else marks the export failed at once. `check()` is called every few
-    thousand rows and raises to stop (the worker is shutting down).
+    Storage hiccups and lost connections raise `TransientFailure`, a shutdown `JobAborted`
+    (both retried) until the last attempt; anything else marks the export failed at once.
+    `check()` is called every few thousand rows and raises to stop (the worker is stopping).
     """
     started = time.perf_counter()
     try:
@@ -199,13 +203,12 @@ def build_export(
             check=check,
         )
     except (JobAborted, TransientFailure) as exc:
-        if isinstance(exc, TransientFailure) and attempt >= MAX_ATTEMPTS:
-            _give_up(
-                engine, metrics, export_id, f"storage or database kept failing: {exc}", attempt
-            )
+        if attempt >= MAX_ATTEMPTS:  # no attempt follows: the export must not stay processing
+            reason = f"the last of {MAX_ATTEMPTS} attempts ended early: {exc}"
+            _give_up(engine, storage, metrics, export_id, reason, attempt)
         raise
     except Exception as exc:
-        _give_up(engine, metrics, export_id, str(exc) or type(exc).__name__, attempt)
+        _give_up(engine, storage, metrics, export_id, str(exc) or type(exc).__name__, attempt)
         raise
     if outcome.size is not None:
         metrics.exports.labels(format=outcome.format, outcome="complete").inc()
@@ -227,7 +230,7 @@ def _build(
     job_app: procrastinate.App,
     *,
     export_id: uuid.UUID,
-    staging: Path,
+    staging: StagingArea,
     retention: dt.timedelta,
     url_ttl: dt.timedelta,
     check: Callable[[], None],
@@ -235,19 +238,22 @@ def _build(
     try:
         with engine.begin() as connection:
             job = db.claim_job(connection, export_id)
-        if job is None:
-            return _Built("none", f"export {export_id} is not pending (nothing to do)")
-        path, size = _write(engine, job, staging=staging, check=check)
-        return _store_and_complete(
-            engine,
-            storage,
-            job_app,
-            job,
-            path,
-            size=size,
-            retention=retention,
-            url_ttl=url_ttl,
-        )
+            if job is None:
+                return _Built("none", f"export {export_id} is not pending (nothing to do)")
+            db.record_storage_key(connection, job.id, storage_key(job))
+        staging.sweep()  # the files of attempts that died on this machine
+        with staging.open(job.id) as staged:
+            size = _write(engine, job, staged.file, check=check)
+            return _store_and_complete(
+                engine,
+                storage,
+                job_app,
+                job,
+                staged.path,
+                size=size,
+                retention=retention,
+                url_ttl=url_ttl,
+            )
     except TransientStorageError as exc:
         raise TransientFailure(str(exc)) from exc
     except sa.exc.OperationalError as exc:
@@ -255,32 +261,25 @@ def _build(
 
 
 def _write(
-    engine: Engine, job: db.ExportJobRow, *, staging: Path, check: Callable[[], None]
-) -> tuple[Path, int]:
-    """Write the user's data, as of one snapshot, into a hidden file of `staging`: its path
-    and size. Nothing is left behind when writing fails."""
+    engine: Engine, job: db.ExportJobRow, out: BinaryIO, *, check: Callable[[], None]
+) -> int:
+    """Write the user's data, as of one snapshot, to `out`; return its size."""
     export_format = FORMATS[job.format]
-    staging.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=staging, prefix=".export-", delete=False) as out:
-        path = Path(out.name)
-        try:
-            with engine.connect() as connection:
-                snapshot = connection.execution_options(
-                    isolation_level="REPEATABLE READ", postgresql_readonly=True
-                )
-                with snapshot.begin():
-                    data = export_data.read_export_data(
-                        snapshot,
-                        job.user_id,
-                        exported_at=dt.datetime.now(dt.UTC),
-                        tasks_by_plan=export_format.groups_tasks_by_plan,
-                        check=check,
-                    )
-                    export_format.write(data, out)
-            return path, out.tell()
-        except BaseException:
-            path.unlink(missing_ok=True)
-            raise
+    with engine.connect() as connection:
+        snapshot = connection.execution_options(
+            isolation_level="REPEATABLE READ", postgresql_readonly=True
+        )
+        with snapshot.begin():
+            data = export_data.read_export_data(
+                snapshot,
+                job.user_id,
+                exported_at=dt.datetime.now(dt.UTC),
+                tasks_by_plan=export_format.groups_tasks_by_plan,
+                check=check,
+            )
+            export_format.write(data, out)
+    out.flush()
+    return out.tell()
 
 
 def _store_and_complete(
@@ -294,13 +293,10 @@ def _store_and_complete(
     retention: dt.timedelta,
     url_ttl: dt.timedelta,
 ) -> _Built:
-    """Hand the written file to storage, then mark the job complete and queue the "ready"
-    notification in one transaction."""
-    key = f"{job.user_id}/{job.id}-{secrets.token_urlsafe(16)}.{FORMATS[job.format].extension}"
-    try:
-        storage.put(key, path, media_type=FORMATS[job.format].media_type)
-    finally:
-        path.unlink(missing_ok=True)  # consumed by a successful put; a failed one leaves it
+    """Hand the written file to storage (replacing what a dead attempt stored), then mark the
+    job complete and queue the "ready" notification in one transaction."""
+    key = storage_key(job)
+    storage.put(key, path, media_type=FORMATS[job.format].media_type)
     completed_at = dt.datetime.now(dt.UTC)
     expires_at = completed_at + retention
     completed = dataclasses.replace(
@@ -318,7 +314,9 @@ def _store_and_complete(
             completed_at=completed_at,
             expires_at=expires_at,
         ):
-            storage.delete(key)
+            settled = db.get_job(connection, job.id)
+            if settled is None or settled.status != "complete":
+                storage.delete(key)  # failed or expired meanwhile: its file must not stay
             return _Built(job.format, f"export {job.id} was settled elsewhere meanwhile")
         defer_in_transaction(
             connection,
@@ -335,13 +333,33 @@ def _store_and_complete(
 
 
 def _give_up(
-    engine: Engine, metrics: Metrics, export_id: uuid.UUID, reason: str, attempt: int
+    engine: Engine,
+    storage: Storage,
+    metrics: Metrics,
+    export_id: uuid.UUID,
+    reason: str,
+    attempt: int,
 ) -> None:
-    """Mark the job failed with a short message for the user; the details go to the log."""
+    """Mark the job failed with a short message for the user, and delete any file an earlier
+    attempt stored (the retention sweep retries a deletion that fails now); the details go to
+    the log."""
     log.error("export %s failed on attempt %d: %s", export_id, attempt, reason)
     with engine.begin() as connection:
-        export_format = db.fail_job(connection, export_id, error=USER_SAFE_ERROR)
-    metrics.exports.labels(format=export_format or "unknown", outcome="failed").inc()
+        failed = db.fail_job(connection, export_id, error=USER_SAFE_ERROR)
+    metrics.exports.labels(format=failed.format if failed else "unknown", outcome="failed").inc()
+    if failed is not None and failed.storage_key is not None:
+        _delete_failed_file(engine, storage, failed.id, failed.storage_key)
+
+
+def _delete_failed_file(engine: Engine, storage: Storage, export_id: uuid.UUID, key: str) -> bool:
+    try:
+        storage.delete(key)
+    except StorageError as exc:
+        log.warning("could not delete the file of failed export %s yet: %s", export_id, exc)
+        return False
+    with engine.begin() as connection:
+        db.forget_storage_key(connection, export_id)
+    return True
 
 
 @dataclass(frozen=True)
@@ -353,7 +371,8 @@ class ExpireSummary:
 
 
 def expire_exports(engine: Engine, storage: Storage, *, now: dt.datetime) -> ExpireSummary:
-    """Delete the files past their retention and mark their jobs expired."""
+    """Delete the files past their retention and mark their jobs expired; delete the files
+    failed exports may have left."""
     expired = 0
     while True:
         with engine.begin() as connection:
@@ -365,7 +384,10 @@ def expire_exports(engine: Engine, storage: Storage, *, now: dt.datetime) -> Exp
                     except StorageError:
                         log.warning("could not delete the file of export %s yet", job.id)
                         continue
-                db.mark_expired(connection, job.id)
-                expired += 1
+                if job.status == "failed":
+                    db.forget_storage_key(connection, job.id)
+                else:
+                    db.mark_expired(connection, job.id)
+                    expired += 1
         if len(jobs) < RETENTION_BATCH:
             return ExpireSummary(expired=expired)

@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from procrastinate import sql
 from psycopg.rows import dict_row
@@ -17,8 +18,6 @@ from sqlalchemy.engine import Engine
 
 log = logging.getLogger(__name__)
 
-# A worker sends a heartbeat every 10 s; one silent for this long is dead (killed, host lost).
-STALLED_AFTER = 60.0
 FINISHED_JOB_RETENTION_HOURS = 7 * 24
 
 
@@ -64,7 +63,7 @@ def retry_stalled_jobs(engine: Engine, *, stalled_after: float) -> StalledSummar
                     job["task_name"],
                 )
                 retried += 1
-            except sa.exc.IntegrityError:
+            except psycopg.errors.UniqueViolation:
                 # Back in the queue it would hold the queueing lock of a job already waiting
                 # (the next tick of a periodic task): that one will do the work.
                 _query(

@@ -27,6 +27,8 @@ from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from sqlalchemy.engine import Engine
 
 from planner_jobs.db import push as db
+from planner_jobs.db.engine import with_reconnects
+from planner_jobs.db.users import user_exists
 from planner_jobs.domain.push import (
     MAX_PLAINTEXT,
     Outcome,
@@ -35,7 +37,7 @@ from planner_jobs.domain.push import (
     notification_id,
     retry_delay,
 )
-from planner_jobs.errors import PlannerError
+from planner_jobs.errors import PlannerError, UnknownUser
 from planner_jobs.jobs.defer import defer_in_transaction
 from planner_jobs.metrics import Metrics
 from planner_jobs.push.encryption import PayloadTooLarge
@@ -93,9 +95,12 @@ def check_payload(
 def queue_notification(
     engine: Engine, job_app: procrastinate.App, user_id: uuid.UUID, payload: dict[str, Any]
 ) -> int | None:
-    """Queue `notifications.send` for a user (the CLI's `notify`)."""
+    """Queue `notifications.send` for a user (the CLI's `notify`); `UnknownUser` when there is
+    no such user (nothing is queued)."""
     check_payload(payload)
     with engine.begin() as connection:
+        if not user_exists(connection, user_id):
+            raise UnknownUser(f"no user {user_id}")
         return defer_in_transaction(
             connection, job_app, "notifications.send", userId=str(user_id), payload=payload
         )
@@ -216,11 +221,17 @@ def _write(
     notifications: Sequence[uuid.UUID] = (),
 ) -> dt.datetime | None:
     """Record answers and delete gone subscriptions; with `notifications`, also say when
-    their earliest delivery still pending is due."""
-    with engine.begin() as connection:
-        db.record(connection, outcomes)
-        deleted = db.delete_subscriptions(connection, gone)
-        next_at = db.next_attempt(connection, notifications) if notifications else None
+    their earliest delivery still pending is due. A lost connection is tried again: the push
+    services accepted these messages, and an answer not recorded is a message sent twice."""
+
+    def write() -> tuple[int, dt.datetime | None]:
+        with engine.begin() as connection:
+            db.record(connection, outcomes)
+            deleted = db.delete_subscriptions(connection, gone)
+            next_at = db.next_attempt(connection, notifications) if notifications else None
+        return deleted, next_at
+
+    deleted, next_at = with_reconnects(write)
     metrics.subscriptions_deleted.inc(deleted)
     return next_at
 
@@ -229,12 +240,7 @@ def _outcome(
     delivery: db.DueDelivery, answer: Answer, now: dt.datetime, tally: _Tally, metrics: Metrics
 ) -> db.Recorded | None:
     """The record to write for an answer received at `now`; None: delete the subscription."""
-    outcome = classify(answer.status)
-    host = urlsplit(delivery.endpoint).hostname or "?"
-    metrics.pushes.labels(
-        outcome=outcome.value, status=str(answer.status or "none"), host=host
-    ).inc()
-    metrics.push_seconds.labels(host=host).observe(answer.seconds)
+    host = _host(delivery.endpoint)
     attempts = delivery.attempts + 1
 
     def recorded(
@@ -250,6 +256,24 @@ def _outcome(
             last_error=None if status == "delivered" else answer.detail,
             delivered_at=delivered_at,
         )
+
+    if answer.refused is not None:
+        # Never requested: the endpoint is not one we may push to. Final for this delivery;
+        # the subscription is kept (an allowlist changed by mistake must not delete them all).
+        metrics.pushes.labels(outcome="refused", status="none", host=host).inc()
+        tally.rejected += 1
+        log.error(
+            "push to subscription %s not sent: %s (endpoint %.200s)",
+            delivery.subscription_id,
+            answer.refused,
+            delivery.endpoint,
+        )
+        return recorded("rejected")
+    outcome = classify(answer.status)
+    metrics.pushes.labels(
+        outcome=outcome.value, status=str(answer.status or "none"), host=host
+    ).inc()
+    metrics.push_seconds.labels(host=host).observe(answer.seconds)
 
     if outcome is Outcome.DELIVERED:
         tally.delivered += 1
@@ -279,6 +303,14 @@ def _outcome(
         return recorded("failed")
     tally.retrying += 1
     return recorded("pending", next_at=now + wait)
+
+
+def _host(endpoint: str) -> str:
+    """The push service's host, as a metric label (`?` for what does not parse)."""
+    try:
+        return urlsplit(endpoint).hostname or "?"
+    except ValueError:
+        return "?"
 
 
 @dataclass(frozen=True)

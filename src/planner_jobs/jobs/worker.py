@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,11 +15,17 @@ from procrastinate.exceptions import JobAborted
 from procrastinate.middleware import AsyncCallNext, WorkerMiddleware
 
 from planner_jobs.jobs.context import CONTEXT_KEY, Collaborators
+from planner_jobs.jobs.maintenance import retry_stalled_jobs
 from planner_jobs.metrics import Metrics
+from planner_jobs.storage.staging import StagingArea
+
+log = logging.getLogger(__name__)
 
 # In-flight jobs get this long to finish after a stop request; then async jobs are cancelled and
 # sync ones are asked to abort (they check `context.should_abort()`), and the job is retried.
 SHUTDOWN_GRACE_SECONDS = 10.0
+HEARTBEAT_SECONDS = 10.0
+STAGING_SWEEP_SECONDS = 60.0  # how often a process working on exports clears dead staging files
 
 _READY_JOBS = """
 SELECT EXISTS (
@@ -64,6 +71,7 @@ def metrics_middleware(metrics: Metrics) -> WorkerMiddleware:
 
 
 def worker_options(collaborators: Collaborators, plan: WorkerPlan) -> dict[str, Any]:
+    stalled_after = collaborators.settings.stalled_after
     return {
         "queues": list(plan.queues),
         "concurrency": plan.concurrency,
@@ -71,6 +79,10 @@ def worker_options(collaborators: Collaborators, plan: WorkerPlan) -> dict[str, 
         "shutdown_graceful_timeout": plan.shutdown_grace,
         "additional_context": {CONTEXT_KEY: collaborators},
         "worker_middleware": [metrics_middleware(collaborators.metrics)],
+        # A worker silent for PLANNER_STALLED_AFTER is dead: a live one beats well inside it,
+        # and one starting forgets the rows of dead ones (their jobs then count as stalled).
+        "update_heartbeat_interval": min(HEARTBEAT_SECONDS, stalled_after / 3),
+        "stalled_worker_timeout": stalled_after,
     }
 
 
@@ -104,9 +116,34 @@ class WorkerRunner:
     async def run(self) -> None:
         """Work until stopped; in burst mode, until no job in the queues is ready.
 
+        A burst run first hands back the jobs of dead workers, so one run after a crash
+        finishes the work. A worker of the exports queue clears the staging files of dead
+        attempts as it starts and every minute while it runs.
+
         The job app must be open (`async with collaborators.job_app.open_async()`): the
         workers of one process share its connection pool.
         """
+        collaborators = self._collaborators
+        if self._burst:
+            summary = await asyncio.to_thread(
+                retry_stalled_jobs,
+                collaborators.engine,
+                stalled_after=collaborators.settings.stalled_after,
+            )
+            if summary.retried or summary.failed:
+                log.info(summary.line())
+        sweeping = (
+            asyncio.create_task(_sweep_staging(collaborators.staging), name="staging sweep")
+            if "exports" in self._plan.queues
+            else None
+        )
+        try:
+            await self._work()
+        finally:
+            if sweeping is not None:
+                sweeping.cancel()
+
+    async def _work(self) -> None:
         app = self._collaborators.job_app
         app.perform_import_paths()
         options = worker_options(self._collaborators, self._plan)
@@ -128,3 +165,12 @@ class WorkerRunner:
             )
             if not row["ready"]:
                 return
+
+
+async def _sweep_staging(staging: StagingArea) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(staging.sweep)
+        except OSError as exc:
+            log.warning("could not sweep the staging folder %s: %s", staging.folder, exc)
+        await asyncio.sleep(STAGING_SWEEP_SECONDS)

@@ -1,14 +1,17 @@
-"""Sending one encrypted, signed push message over a shared async HTTP client."""
+"""Sending one encrypted, signed push message over a shared async HTTP client, only to an
+endpoint the allowlist admits."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from planner_jobs.domain.push import parse_retry_after
+from planner_jobs.domain.push import endpoint_problem, parse_retry_after
 from planner_jobs.push.encryption import encrypt
 from planner_jobs.push.http import HttpClient, RequestFailed
 from planner_jobs.push.keys import b64url_decode
@@ -29,12 +32,14 @@ class Message:
 
 @dataclass(frozen=True)
 class Answer:
-    """What the push service said: `status` None when it did not answer."""
+    """What the push service said: `status` None when it did not answer, or when the request
+    was never made because the endpoint is not allowed (`refused` says why)."""
 
     status: int | None
     retry_after: float | None
     detail: str
     seconds: float
+    refused: str | None = None
 
 
 def payload_bytes(payload: dict[str, Any]) -> bytes:
@@ -43,12 +48,26 @@ def payload_bytes(payload: dict[str, Any]) -> bytes:
 
 
 class PushSender:
-    def __init__(self, client: HttpClient, signer: VapidSigner, *, ttl: int) -> None:
+    def __init__(
+        self,
+        client: HttpClient,
+        signer: VapidSigner,
+        *,
+        ttl: int,
+        allowed_hosts: Sequence[str],
+    ) -> None:
         self._client = client
         self._signer = signer
         self._ttl = ttl
+        # Rows the main app inserts never went through the API's check: every send checks the
+        # exact string it would request (cached: a job sends to the same few services).
+        self._refusal = lru_cache(maxsize=4096)(
+            lambda endpoint: endpoint_problem(endpoint, tuple(allowed_hosts))
+        )
 
     async def send(self, message: Message) -> Answer:
+        if (refusal := self._refusal(message.endpoint)) is not None:
+            return Answer(None, None, f"not sent: {refusal}", 0.0, refused=refusal)
         body = encrypt(
             payload_bytes(message.payload),
             p256dh=b64url_decode(message.p256dh),
