@@ -76,6 +76,7 @@ class Received:
     payload: Any
     headers: dict[str, str]
     claims: dict[str, Any]
+    at: float = field(default_factory=time.time)  # when it was received (Unix seconds)
 
 
 @dataclass(frozen=True)

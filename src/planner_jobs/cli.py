@@ -24,6 +24,8 @@ from prometheus_client import start_http_server
 from planner_jobs import __version__
 from planner_jobs.db.migrate import ensure_schema_current, migrate
 from planner_jobs.domain.exports.formats import FORMAT_NAMES
+from planner_jobs.domain.notifications import NewNotification
+from planner_jobs.domain.push import URGENCIES
 from planner_jobs.errors import PlannerError
 from planner_jobs.jobs import exports, notifications
 from planner_jobs.jobs.app import PERIODIC, QUEUES, Periodic
@@ -211,9 +213,7 @@ def export_command(user_id: uuid.UUID, export_format: str) -> None:
     settings = _settings()
     with _migrated_runtime(settings) as runtime:
         now = dt.datetime.now(dt.UTC)
-        job = exports.request_export(
-            runtime.engine, runtime.job_app, user_id, export_format, now=now
-        ).job
+        job = exports.request_export(runtime.engine, user_id, export_format).job
         shown = exports.export_json(
             runtime.storage, job, now=now, url_ttl=dt.timedelta(seconds=settings.export_url_ttl)
         )
@@ -224,13 +224,38 @@ def export_command(user_id: uuid.UUID, export_format: str) -> None:
 @click.argument("user_id", type=click.UUID)
 @click.option("--title", required=True, help="The notification's title.")
 @click.option("--body", required=True, help="The notification's text.")
-def notify(user_id: uuid.UUID, title: str, body: str) -> None:
-    """Queue a notification to every browser USER_ID subscribed."""
+@click.option(
+    "--urgency",
+    type=click.Choice(URGENCIES),
+    default="normal",
+    show_default=True,
+    help="RFC 8030 urgency.",
+)
+@click.option("--topic", default=None, help="RFC 8030 topic: a newer one replaces it unseen.")
+@click.option("--ttl", type=int, default=None, help="Seconds the push service keeps it.")
+@click.option("--dedupe-key", default=None, help="Dropped if the user got this key in 24 h.")
+def notify(
+    user_id: uuid.UUID,
+    title: str,
+    body: str,
+    urgency: str,
+    topic: str | None,
+    ttl: int | None,
+    dedupe_key: str | None,
+) -> None:
+    """Queue a notification to every browser USER_ID subscribed (the rules of planner_notify:
+    an unknown user or a bad value is an error, and nothing is queued)."""
+    notification = NewNotification(
+        user_id=user_id,
+        payload={"title": title, "body": body},
+        urgency=urgency,
+        topic=topic,
+        ttl=ttl,
+        dedupe_key=dedupe_key,
+    )
     with _migrated_runtime(_settings()) as runtime:
-        job_id = notifications.queue_notification(
-            runtime.engine, runtime.job_app, user_id, {"title": title, "body": body}
-        )
-    click.echo(f"queued notification job {job_id} for user {user_id}")
+        notification_id = notifications.notify(runtime.engine, notification, source="cli")
+    click.echo(f"queued notification {notification_id} for user {user_id}")
 
 
 @cli.command(name="vapid-keys")

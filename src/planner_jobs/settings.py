@@ -64,7 +64,20 @@ class Settings(BaseSettings):
     streak_threshold: int = Field(default=75, ge=1, le=100)
     reminder_grace: int = Field(default=900, ge=0)
     stalled_after: int = Field(default=60, ge=3)
+    service_token: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("service_token", mode="before")
+    @classmethod
+    def _empty_token_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("service_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes long")
+        return value
 
     @field_validator(
         "database_url",

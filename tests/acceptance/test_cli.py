@@ -204,18 +204,45 @@ def test_export_requests_an_export_and_prints_the_job(cli: Cli, database_url: st
     )
 
 
-def test_notify_queues_a_notification_job(cli: Cli, database_url: str) -> None:
+def test_notify_queues_a_notification(cli: Cli, database_url: str) -> None:
     user = a_user(database_url)
 
-    result = cli("notify", user, "--title", "Hello", "--body", "World")
+    result = cli("notify", user, "--title", "Hello", "--body", "World", "--ttl", "60")
+    again = cli("notify", user, "--title", "Hi", "--body", "W", "--dedupe-key", "k", "--topic", "t")
+    twice = cli("notify", user, "--title", "Hi", "--body", "W", "--dedupe-key", "k")
 
     assert result.returncode == 0, result.stderr
-    args = run_sql(
-        database_url, "SELECT args FROM procrastinate_jobs WHERE task_name = 'notifications.send'"
+    assert result.stdout.startswith(f"queued notification 1 for user {user}")
+    assert again.stdout.startswith("queued notification 2 ")
+    assert twice.stdout.startswith("queued notification 2 ")  # the key repeats: dropped
+    queued = run_sql(
+        database_url,
+        "SELECT json_agg(json_build_object('body', body, 'ttl', ttl, 'topic', topic,"
+        " 'source', source, 'duplicates', duplicates) ORDER BY id) FROM notifications",
     )
-    assert args == {"userId": user, "payload": {"title": "Hello", "body": "World"}}
+    assert queued == [
+        {
+            "body": '{"body":"World","title":"Hello"}',
+            "ttl": 60,
+            "topic": None,
+            "source": "cli",
+            "duplicates": 0,
+        },
+        {
+            "body": '{"body":"W","title":"Hi"}',
+            "ttl": None,
+            "topic": "t",
+            "source": "cli",
+            "duplicates": 1,
+        },
+    ]
     too_long = cli("notify", user, "--title", "x", "--body", "y" * 5000)
     assert_one_line_error(too_long, "at most 3993")
+    assert_one_line_error(cli("notify", user, "--title", "x", "--body", "y", "--ttl", "-1"), "ttl")
+    assert_one_line_error(
+        cli("notify", user, "--title", "x", "--body", "y", "--urgency", "now"), "--urgency"
+    )
+    assert run_sql(database_url, "SELECT count(*) FROM notifications") == 2
 
 
 def test_notify_refuses_a_user_that_does_not_exist(cli: Cli, database_url: str) -> None:

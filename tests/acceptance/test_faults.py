@@ -15,10 +15,11 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from planner_jobs.db.engine import create_engine, libpq_url
+from planner_jobs.domain.notifications import NewNotification
 from planner_jobs.jobs.app import build_job_app
 from planner_jobs.jobs.defer import defer_in_transaction
 from planner_jobs.jobs.exports import request_export
-from planner_jobs.jobs.notifications import queue_notification
+from planner_jobs.jobs.notifications import notify
 from planner_jobs.push.keys import VapidKeys
 from tests.acceptance.conftest import Cli, base_environment
 from tests.data import add_user, utc
@@ -200,9 +201,8 @@ def test_an_export_whose_connection_is_cut_as_it_completes_stores_one_file(
     cli: Cli, database_url: str, tmp_path: Path
 ) -> None:
     engine = create_engine(database_url)
-    job_app = build_job_app(libpq_url(database_url), periodic=False)
     user = big_user(engine, 20_000)
-    export = request_export(engine, job_app, user, "csv", now=utc("2026-03-08T00:00")).job
+    export = request_export(engine, user, "csv").job
     kill_the_backend(engine, table="export_jobs", event="UPDATE", when="NEW.status = 'complete'")
 
     first = cli("worker", "--burst", "--queue", "exports", timeout=120)
@@ -259,14 +259,13 @@ def test_a_push_whose_connection_is_cut_mid_send_reaches_each_browser_once(
     database_url: str, tmp_path: Path
 ) -> None:
     engine = create_engine(database_url)
-    job_app = build_job_app(libpq_url(database_url), periodic=False)
     browsers = 30
     with PushReceiver() as receiver:
         cli = push_cli(receiver, database_url, tmp_path)
         user = subscribed_user(engine, receiver, browsers)
         kill_the_backend(engine, table="push_deliveries", event="UPDATE")  # recording answers
         payload = {"title": "once", "body": "only once"}
-        queue_notification(engine, job_app, user, payload)
+        notify(engine, NewNotification(user, payload), source="test")
 
         for _ in range(2):  # whatever was left waiting goes out on the second run
             result = cli("worker", "--burst", "--queue", "notifications", timeout=120)
@@ -286,13 +285,12 @@ def test_a_push_service_down_then_back_gets_each_message_once(
     database_url: str, tmp_path: Path
 ) -> None:
     engine = create_engine(database_url)
-    job_app = build_job_app(libpq_url(database_url), periodic=False)
     with PushReceiver() as receiver:
         cli = push_cli(receiver, database_url, tmp_path)
         user = subscribed_user(engine, receiver, 3)
         payload = {"title": "patience", "body": "sent when the service is back"}
         receiver.down()
-        queue_notification(engine, job_app, user, payload)
+        notify(engine, NewNotification(user, payload), source="test")
 
         during = cli("worker", "--burst", "--queue", "notifications", timeout=120)
         with engine.connect() as c:

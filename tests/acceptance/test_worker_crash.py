@@ -10,8 +10,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from planner_jobs.db.engine import create_engine, libpq_url
-from planner_jobs.jobs.app import build_job_app
+from planner_jobs.db.engine import create_engine
 from planner_jobs.jobs.exports import request_export
 from tests.acceptance.conftest import Cli
 from tests.data import add_user, utc
@@ -23,7 +22,6 @@ def test_an_export_interrupted_by_a_dead_worker_completes_once(
     cli: Cli, database_url: str, processes: list, tmp_path: Path
 ) -> None:
     engine = create_engine(database_url)
-    job_app = build_job_app(libpq_url(database_url), periodic=False)
     with engine.begin() as c:
         user = add_user(c, created_at=utc("2026-03-01T00:00"))
         c.execute(
@@ -33,7 +31,7 @@ def test_an_export_interrupted_by_a_dead_worker_completes_once(
             ),
             {"u": user},
         )
-    export = request_export(engine, job_app, user, "json", now=utc("2026-03-08T00:00")).job
+    export = request_export(engine, user, "json").job
 
     worker = cli.start("worker", "--queue", "exports")
     processes.append(worker)
@@ -67,11 +65,7 @@ def test_an_export_interrupted_by_a_dead_worker_completes_once(
         row = c.execute(
             sa.text("SELECT status, storage_key FROM export_jobs WHERE id = :i"), {"i": export.id}
         ).one()
-        ready = c.scalar(
-            sa.text(
-                "SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'notifications.send'"
-            )
-        )
+        ready = c.scalar(sa.text("SELECT count(*) FROM notifications WHERE source = 'export'"))
         assert c.scalar(build) == "succeeded"
     assert row.status == "complete"
     files = [p.relative_to(exports_dir).as_posix() for p in exports_dir.rglob("*") if p.is_file()]

@@ -9,11 +9,14 @@ import datetime as dt
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
 import sqlalchemy as sa
 
+from planner_jobs.domain.notifications import NewNotification
+from planner_jobs.jobs.notifications import notify
 from planner_jobs.jobs.worker import WorkerPlan
 from planner_jobs.push.service import PushService
 from planner_jobs.runtime import Runtime, open_runtime
@@ -67,6 +70,16 @@ def subscribe(runtime: Runtime, user: uuid.UUID, receiver: PushReceiver, name: s
             {"u": user, "e": receiver.endpoint(name), "p": browser.p256dh, "a": browser.auth},
         )
     return browser
+
+
+def raise_one(runtime: Runtime, user: uuid.UUID, payload: dict[str, Any], **options: Any) -> int:
+    """Queue one notification as the CLI does (its own transaction)."""
+    return notify(runtime.engine, NewNotification(user, payload, **options), source="test")
+
+
+def outbox_size(runtime: Runtime) -> int:
+    with runtime.engine.connect() as c:
+        return c.scalar(sa.text("SELECT count(*) FROM notifications")) or 0
 
 
 def new_user(runtime: Runtime) -> uuid.UUID:

@@ -166,14 +166,11 @@ def test_an_export_is_built_stored_and_downloaded_through_a_signed_link(
         assert "Ünïcødé 日本語 🧭" in text
         assert "<b>" not in text
     with runtime.engine.connect() as c:
-        queued = c.execute(
-            sa.text(
-                "SELECT task_name, args FROM procrastinate_jobs WHERE queue_name = 'notifications'"
-            )
+        ready = c.execute(
+            sa.text("SELECT user_id, body::jsonb AS payload, source FROM notifications")
         ).one()
-    assert queued.task_name == "notifications.send"
-    assert queued.args["userId"] == str(ada)
-    assert queued.args["payload"]["title"] == "Your export is ready"
+    assert (ready.user_id, ready.source) == (ada, "export")
+    assert ready.payload["title"] == "Your export is ready"
 
 
 def test_double_clicks_conflicts_and_the_daily_quota(client: TestClient, runtime: Runtime) -> None:

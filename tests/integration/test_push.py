@@ -13,14 +13,15 @@ from fastapi.testclient import TestClient
 from planner_jobs.api.app import create_app
 from planner_jobs.jobs import notifications
 from planner_jobs.jobs.defer import defer_in_transaction
-from planner_jobs.jobs.notifications import queue_notification
-from planner_jobs.push.encryption import PayloadTooLarge
+from planner_jobs.jobs.notifications import BadNotification
 from planner_jobs.runtime import Runtime
 from tests.integration.conftest import (
     bearer,
     deliveries,
     job_statuses,
     new_user,
+    outbox_size,
+    raise_one,
     subscribe,
     subscription_count,
     time_passes,
@@ -43,7 +44,7 @@ def test_a_notification_reaches_every_subscription_of_its_user(
     subscribe(push_runtime, user, receiver, "phone")
     subscribe(push_runtime, other, receiver, "someone-else")
 
-    queue_notification(push_runtime.engine, push_runtime.job_app, user, PAYLOAD)
+    raise_one(push_runtime, user, PAYLOAD)
     work(push_runtime)
 
     assert receiver.errors == []
@@ -69,7 +70,7 @@ def test_over_http2_every_message_of_a_burst_shares_one_connection(
     for name in names:
         subscribe(push_runtime, user, receiver, name)
 
-    queue_notification(push_runtime.engine, push_runtime.job_app, user, PAYLOAD)
+    raise_one(push_runtime, user, PAYLOAD)
     work(push_runtime)
 
     assert receiver.errors == []
@@ -88,7 +89,7 @@ def test_a_gone_subscription_is_deleted_and_the_others_still_get_it(
     subscribe(push_runtime, user, receiver, "alive")
     receiver.script("gone", Answer(status=status))
 
-    queue_notification(push_runtime.engine, push_runtime.job_app, user, PAYLOAD)
+    raise_one(push_runtime, user, PAYLOAD)
     work(push_runtime)
 
     assert receiver.payloads("alive") == [PAYLOAD]
@@ -125,7 +126,7 @@ def test_a_transient_failure_is_retried_for_that_subscription_alone(
     receiver.script("flaky", failure, failure)
     before = dt.datetime.now(dt.UTC)
 
-    queue_notification(push_runtime.engine, push_runtime.job_app, user, PAYLOAD)
+    raise_one(push_runtime, user, PAYLOAD)
     work(push_runtime)
     receiver.unscript("flaky")  # the push service is well again
 
@@ -172,7 +173,7 @@ def test_over_http1_a_slow_first_answer_may_hold_the_others_but_none_is_sent_twi
     subscribe(push_runtime, user, receiver, "fine")
     receiver.script("slow", Answer(status=503, delay=2.0))
 
-    queue_notification(push_runtime.engine, push_runtime.job_app, user, PAYLOAD)
+    raise_one(push_runtime, user, PAYLOAD)
     work(push_runtime)
     assert receiver.payloads("slow") == []
     assert job_statuses(push_runtime) == ["todo"]
@@ -207,7 +208,7 @@ def test_a_worker_with_a_wrong_clock_sends_at_once_and_retries_on_the_database_c
     subscribe(push_runtime, user, receiver, "fine")
     receiver.script("flaky", Answer(status=503))
 
-    queue_notification(push_runtime.engine, push_runtime.job_app, user, PAYLOAD)
+    raise_one(push_runtime, user, PAYLOAD)
     work(push_runtime)
 
     assert receiver.payloads("fine") == [PAYLOAD]
@@ -227,7 +228,7 @@ def test_a_refusal_of_our_request_is_final_logged_and_keeps_the_subscription(
     subscribe(push_runtime, user, receiver, "picky")
     receiver.script("picky", Answer(status=status, body="UnauthorizedRegistration"))
 
-    queue_notification(push_runtime.engine, push_runtime.job_app, user, PAYLOAD)
+    raise_one(push_runtime, user, PAYLOAD)
     with caplog.at_level(logging.ERROR):
         work(push_runtime)
 
@@ -244,7 +245,7 @@ def test_a_subscription_that_keeps_failing_is_given_up_eventually(
     subscribe(push_runtime, user, receiver, "down")
     receiver.script("down", *[Answer(status=500)] * 20)
 
-    queue_notification(push_runtime.engine, push_runtime.job_app, user, PAYLOAD)
+    raise_one(push_runtime, user, PAYLOAD)
     for _ in range(8):
         work(push_runtime)
         time_passes(push_runtime)
@@ -274,16 +275,16 @@ def test_a_notification_with_a_bad_topic_fails_its_job_and_sends_nothing(
     assert job_statuses(push_runtime) == ["failed"]
     assert receiver.requests == {}
     assert deliveries(push_runtime) == []
-    assert "topic must be 1 to 32 characters" in caplog.text
+    assert outbox_size(push_runtime) == 0
+    assert "topic: must be 1 to 32 characters" in caplog.text
 
 
 def test_a_payload_too_large_is_refused_before_anything_is_sent(push_runtime: Runtime) -> None:
     user = new_user(push_runtime)
 
-    with pytest.raises(PayloadTooLarge, match="at most 3993"):
-        queue_notification(
-            push_runtime.engine, push_runtime.job_app, user, {"title": "x", "body": "y" * 4000}
-        )
+    with pytest.raises(BadNotification, match="payload: is 4023 bytes of JSON; at most 3993 fit"):
+        raise_one(push_runtime, user, {"title": "x", "body": "y" * 4000})
+    assert outbox_size(push_runtime) == 0
     assert job_statuses(push_runtime) == []
 
 
@@ -427,7 +428,7 @@ def test_the_worker_never_requests_an_endpoint_off_the_allowlist(
                 {"u": user, "e": endpoint, "p": browser.p256dh, "a": browser.auth},
             )
 
-    queue_notification(push_runtime.engine, push_runtime.job_app, user, PAYLOAD)
+    raise_one(push_runtime, user, PAYLOAD)
     with caplog.at_level(logging.ERROR):
         work(push_runtime)
 

@@ -8,7 +8,6 @@ import uuid
 
 import pytest
 import sqlalchemy as sa
-from procrastinate.exceptions import ConnectorException
 
 from planner_jobs.jobs.reminders import ReminderSummary, send_reminders
 from planner_jobs.runtime import Runtime
@@ -21,7 +20,7 @@ GRACE = dt.timedelta(minutes=15)
 
 
 def remind(runtime: Runtime, now: dt.datetime = NOW, **options: int) -> ReminderSummary:
-    return send_reminders(runtime.engine, runtime.job_app, now=now, grace=GRACE, **options)
+    return send_reminders(runtime.engine, now=now, grace=GRACE, **options)
 
 
 def task_with_reminder(
@@ -132,20 +131,17 @@ def test_marking_and_queueing_commit_together(
     task = task_with_reminder(push_runtime, user, NOW - dt.timedelta(minutes=1))
     with push_runtime.engine.begin() as c:
         # Queueing fails (as if the process died there): nothing may be marked.
-        c.execute(
-            sa.text("ALTER TABLE procrastinate_jobs ADD CONSTRAINT test_no_jobs CHECK (false)")
-        )
+        c.execute(sa.text("ALTER TABLE notifications ADD CONSTRAINT test_no_outbox CHECK (false)"))
 
-    with pytest.raises(ConnectorException) as failure:
+    with pytest.raises(sa.exc.IntegrityError, match="test_no_outbox"):
         remind(push_runtime)
-    assert "test_no_jobs" in str(failure.value.__cause__)
 
     with push_runtime.engine.begin() as c:
         assert (
             c.scalar(sa.text("SELECT reminded_for FROM tasks WHERE id = :t"), {"t": task}) is None
         )
-        assert c.scalar(sa.text("SELECT count(*) FROM push_deliveries")) == 0
-        c.execute(sa.text("ALTER TABLE procrastinate_jobs DROP CONSTRAINT test_no_jobs"))
+        assert c.scalar(sa.text("SELECT count(*) FROM notifications")) == 0
+        c.execute(sa.text("ALTER TABLE notifications DROP CONSTRAINT test_no_outbox"))
     assert remind(push_runtime).sent == 1
     work(push_runtime)
     assert len(receiver.payloads("phone")) == 1

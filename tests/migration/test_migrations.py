@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from importlib import resources
 
 import procrastinate
@@ -19,6 +20,7 @@ from planner_jobs.db.migrate import (
     migrate,
 )
 from planner_jobs.db.models import Base
+from planner_jobs.db.notifications import drain
 from planner_jobs.errors import DatabaseUnavailable
 
 
@@ -109,3 +111,65 @@ def test_the_procrastinate_schema_we_ship_is_the_installed_procrastinate_schema(
     assert shipped == installed, (
         "procrastinate's schema changed: add a migration that applies its SQL migrations"
     )
+
+
+def test_deliveries_queued_before_the_outbox_are_kept_and_the_waiting_ones_sent_again(
+    empty_database_url: str,
+) -> None:
+    """Migration 0006: each earlier notification becomes an outbox row (its payload once); what
+    was delivered stays delivered, what waited is drained again."""
+    engine = create_engine(empty_database_url)
+    migrate(engine, "0005")
+    with engine.begin() as c:
+        user = c.scalar(sa.text("INSERT INTO users (email) VALUES ('a@example.com') RETURNING id"))
+        subscriptions = [
+            c.scalar(
+                sa.text(
+                    "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth)"
+                    " VALUES (:u, :e, 'p', 'a') RETURNING id"
+                ),
+                {"u": user, "e": f"https://fcm.googleapis.com/{n}"},
+            )
+            for n in range(2)
+        ]
+        sent, waiting = uuid.uuid4(), uuid.uuid4()
+        for notification, statuses in (
+            (sent, ("delivered", "delivered")),
+            (waiting, ("delivered", "pending")),
+        ):
+            for subscription, status in zip(subscriptions, statuses, strict=True):
+                c.execute(
+                    sa.text(
+                        "INSERT INTO push_deliveries (notification_id, subscription_id, user_id,"
+                        " payload, urgency, topic, status)"
+                        " VALUES (:n, :s, :u, CAST(:p AS jsonb), 'high', 't', :status)"
+                    ),
+                    {
+                        "n": notification,
+                        "s": subscription,
+                        "u": user,
+                        "p": '{"title": "hi", "n": 1}',
+                        "status": status,
+                    },
+                )
+
+    migrate(engine)
+
+    with engine.begin() as c:
+        rows = c.execute(
+            sa.text(
+                "SELECT body, urgency, topic, source, drained_at IS NULL AS waits,"
+                " (SELECT count(*) FROM push_deliveries d WHERE d.notification_id = n.id) AS kept"
+                " FROM notifications n ORDER BY waits"
+            )
+        ).all()
+        assert [tuple(row) for row in rows] == [
+            ('{"n":1,"title":"hi"}', "high", "t", "earlier", False, 2),
+            ('{"n":1,"title":"hi"}', "high", "t", "earlier", True, 1),
+        ]
+        drained = drain(c, limit=10)
+        assert drained.claimed == 1
+        assert (
+            c.scalar(sa.text("SELECT count(*) FROM push_deliveries WHERE status = 'pending'")) == 1
+        )
+    engine.dispose()

@@ -10,7 +10,6 @@ from planner_jobs.domain.push import (
     Outcome,
     classify,
     endpoint_problem,
-    headers_problem,
     origin,
     parse_retry_after,
     retry_delay,
@@ -133,30 +132,6 @@ def test_a_reminder_is_sent_within_its_grace_and_never_late(
     remind_at: dt.datetime, completed: bool, decision: ReminderDecision
 ) -> None:
     assert reminder_decision(remind_at, completed=completed, now=NOW, grace=GRACE) is decision
-
-
-@pytest.mark.parametrize(
-    ("urgency", "topic"),
-    [("very-low", None), ("low", "a"), ("normal", "0123456789abcdef" * 2), ("high", "A-b_C")],
-)
-def test_urgencies_and_topics_of_rfc_8030_are_valid(urgency: str, topic: str | None) -> None:
-    assert headers_problem(urgency, topic) is None
-
-
-@pytest.mark.parametrize(
-    ("urgency", "topic", "problem"),
-    [
-        ("urgent", None, "urgency must be one of very-low, low, normal, high"),
-        ("normal\r\nX-Injected: 1", None, "urgency must be one of"),
-        ("normal", "", "topic must be 1 to 32 characters"),
-        ("normal", "x" * 33, "topic must be 1 to 32 characters"),
-        ("normal", "a b", "topic must be 1 to 32 characters"),
-        ("normal", "t\r\nX-Injected: 1", "topic must be 1 to 32 characters"),
-        ("normal", "ünï", "topic must be 1 to 32 characters"),
-    ],
-)
-def test_other_urgencies_and_topics_are_refused(urgency: str, topic: str, problem: str) -> None:
-    assert (headers_problem(urgency, topic) or "").startswith(problem)
 
 
 @pytest.mark.parametrize(

@@ -147,5 +147,16 @@ def test_production_names_every_problem_in_one_error(monkeypatch: pytest.MonkeyP
         assert problem in message
 
 
+def test_a_service_token_is_long_enough_or_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().service_token is None
+    monkeypatch.setenv("PLANNER_SERVICE_TOKEN", "")
+    assert load_settings().service_token is None
+    monkeypatch.setenv("PLANNER_SERVICE_TOKEN", "t" * 31)
+    with pytest.raises(ConfigurationError, match="PLANNER_SERVICE_TOKEN: must be at least 32"):
+        load_settings()
+    monkeypatch.setenv("PLANNER_SERVICE_TOKEN", "t" * 32)
+    assert load_settings().service_token is not None
+
+
 def test_development_accepts_its_defaults() -> None:
     assert load_settings().jwt_secret.get_secret_value()

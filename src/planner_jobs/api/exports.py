@@ -14,7 +14,6 @@ from planner_jobs.api.deps import RuntimeDep
 from planner_jobs.api.schemas import ExportConflictOut, ExportOut, ExportRequest, Problem
 from planner_jobs.db import exports as db
 from planner_jobs.domain.exports.formats import FORMATS
-from planner_jobs.domain.exports.requests import MAX_PER_WINDOW
 from planner_jobs.jobs.exports import (
     ExportConflict,
     ExportQuotaExceeded,
@@ -43,7 +42,10 @@ def _out(runtime: Runtime, job: db.ExportJobRow, *, now: dt.datetime) -> dict[st
         **UNAUTHORIZED,
         200: {"model": ExportOut, "description": "The same export is already on its way"},
         409: {"model": ExportConflictOut, "description": "Another format is on its way"},
-        429: {"model": Problem, "description": f"More than {MAX_PER_WINDOW} exports in 24 hours"},
+        429: {
+            "model": Problem,
+            "description": "The daily export quota is used: Retry-After says when one fits",
+        },
     },
 )
 def create_export(
@@ -52,7 +54,7 @@ def create_export(
     """Request an export; 202 with the new job, or 200 with the one already on its way."""
     now = dt.datetime.now(dt.UTC)
     try:
-        requested = request_export(runtime.engine, runtime.job_app, user_id, body.format, now=now)
+        requested = request_export(runtime.engine, user_id, body.format)
     except ExportConflict as exc:
         conflict = ExportConflictOut(
             detail=str(exc), active_export=ExportOut.model_validate(_out(runtime, exc.job, now=now))

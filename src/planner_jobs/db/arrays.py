@@ -22,15 +22,18 @@ def rows(name: str, **columns: tuple[TypeEngine[Any], Sequence[Any]]) -> sa.Tabl
     return _unnested(name, arrays, {column: type_ for column, (type_, _) in columns.items()})
 
 
-def unnest(name: str, **columns: TypeEngine[Any]) -> sa.TableValuedAlias:
+def unnest(
+    name: str, *, ordinality: str | None = None, **columns: TypeEngine[Any]
+) -> sa.TableValuedAlias:
     """The same table for a statement built once; `values()` names the lists to execute it with.
+    With `ordinality`, a column of that name numbers the rows from 1, in the lists' order.
 
     (The parameters cannot be named after the columns: INSERT and UPDATE reserve those names.)
     """
     arrays = [
         sa.bindparam(f"{column}_values", type_=ARRAY(type_)) for column, type_ in columns.items()
     ]
-    return _unnested(name, arrays, columns)
+    return _unnested(name, arrays, columns, ordinality=ordinality)
 
 
 def values(**columns: Sequence[Any]) -> dict[str, list[Any]]:
@@ -39,10 +42,17 @@ def values(**columns: Sequence[Any]) -> dict[str, list[Any]]:
 
 
 def _unnested(
-    name: str, arrays: list[sa.BindParameter[Any]], types: dict[str, TypeEngine[Any]]
+    name: str,
+    arrays: list[sa.BindParameter[Any]],
+    types: dict[str, TypeEngine[Any]],
+    *,
+    ordinality: str | None = None,
 ) -> sa.TableValuedAlias:
     return (
         sa.func.unnest(*arrays)
-        .table_valued(*(sa.column(column, type_) for column, type_ in types.items()))
+        .table_valued(
+            *(sa.column(column, type_) for column, type_ in types.items()),
+            with_ordinality=ordinality,
+        )
         .render_derived(name=name)
     )

@@ -32,7 +32,12 @@ def libpq_url(url: str) -> str:
     return sqlalchemy_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def connect_kwargs(application_name: str = "planner-jobs") -> dict[str, object]:
+def libpq_url_of(engine: Engine) -> str:
+    """The URL an engine connects to, as libpq reads it (for a connection of our own)."""
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def connect_kwargs(application_name: str = "planner-jobs") -> dict[str, str | int]:
     # Every session works in UTC, so date arithmetic never depends on the server's zone.
     return {
         "connect_timeout": CONNECT_TIMEOUT_SECONDS,

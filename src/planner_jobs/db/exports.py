@@ -9,8 +9,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from planner_jobs.db.models import ExportJob, User
-from planner_jobs.domain.exports.requests import ACTIVE_STATUSES, WINDOW, Existing
+from planner_jobs.db.models import ExportJob
+
+ACTIVE_STATUSES = ("pending", "processing")  # an export on its way (one per user at a time)
 
 
 @dataclass(frozen=True)
@@ -43,37 +44,28 @@ def _job(row: Any) -> ExportJobRow:
     return ExportJobRow(**row._mapping)
 
 
-def lock_user(connection: sa.Connection, user_id: uuid.UUID) -> bool:
-    """Serialize this user's export requests for the rest of the transaction; False if unknown."""
-    found = connection.scalar(sa.select(User.id).where(User.id == user_id).with_for_update())
-    return found is not None
+def request(
+    connection: sa.Connection, user_id: uuid.UUID, export_format: str
+) -> tuple[ExportJobRow, bool]:
+    """`planner_request_export()` (migration 0006: the rules of every way in): the user's
+    export job in `export_format`, and whether this call created it. The database's refusals
+    are raised as they come (SQLSTATE 22023, PJ409, PJ429)."""
+    requested = sa.func.planner_request_export(user_id, export_format, type_=sa.Uuid())
+    export_id: uuid.UUID = connection.execute(sa.select(requested)).scalar_one()
+    job = get_job(connection, export_id)
+    assert job is not None  # returned by this transaction
+    created = job.created_at == connection.scalar(sa.select(sa.func.now()))
+    return job, created
 
 
-def jobs_for_decision(
-    connection: sa.Connection, user_id: uuid.UUID, *, now: dt.datetime
-) -> list[Existing]:
-    """The user's active jobs and those of the last 24 hours."""
-    rows = connection.execute(
-        sa.select(ExportJob.id, ExportJob.format, ExportJob.status, ExportJob.created_at).where(
-            ExportJob.user_id == user_id,
-            sa.or_(
-                ExportJob.status.in_(ACTIVE_STATUSES),
-                ExportJob.created_at > now - WINDOW,
-            ),
-        )
-    ).all()
-    return [Existing(str(r.id), r.format, r.status, r.created_at) for r in rows]
-
-
-def insert_job(
-    connection: sa.Connection, user_id: uuid.UUID, export_format: str, *, now: dt.datetime
-) -> ExportJobRow:
+def active_job(connection: sa.Connection, user_id: uuid.UUID) -> ExportJobRow | None:
+    """The user's export on its way, if any."""
     row = connection.execute(
-        sa.insert(ExportJob)
-        .values(user_id=user_id, format=export_format, status="pending", created_at=now)
-        .returning(*_JOB_COLUMNS)
-    ).one()
-    return _job(row)
+        sa.select(*_JOB_COLUMNS).where(
+            ExportJob.user_id == user_id, ExportJob.status.in_(ACTIVE_STATUSES)
+        )
+    ).one_or_none()
+    return None if row is None else _job(row)
 
 
 def get_job(

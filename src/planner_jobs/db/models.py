@@ -17,6 +17,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     MetaData,
     Numeric,
@@ -29,6 +30,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from planner_jobs.domain.exports.formats import FORMAT_NAMES
+from planner_jobs.domain.push import URGENCIES
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -282,6 +284,39 @@ class ExportJob(Base):
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
 
 
+class Notification(Base):
+    """A notification raised by any way in (`planner_notify()`, HTTP, a job, the CLI, reminders,
+    exports): the outbox the workers drain into deliveries. Written through the SQL function
+    `planner_enqueue_notification()`, which holds the rules (migration 0006)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        CheckConstraint(_in("urgency", URGENCIES), name="urgency"),
+        # The drain reads only what waits...
+        Index("ix_notifications_undrained", "id", postgresql_where=text("drained_at IS NULL")),
+        # ...and the deduplication looks up a key of the last 24 hours.
+        Index(
+            "ix_notifications_dedupe",
+            "user_id",
+            "dedupe_key",
+            "created_at",
+            postgresql_where=text("dedupe_key IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    user_id: Mapped[uuid.UUID] = user_fk()
+    body: Mapped[str]  # the payload's compact JSON text: exactly what the browser receives
+    urgency: Mapped[str] = mapped_column(server_default=text("'normal'"))
+    topic: Mapped[str | None]
+    ttl: Mapped[int | None]  # seconds; None: PLANNER_PUSH_TTL
+    dedupe_key: Mapped[str | None]
+    source: Mapped[str] = mapped_column(server_default=text("'sql'"))  # the way in
+    duplicates: Mapped[int] = mapped_column(server_default=text("0"))  # dropped repeats of it
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=text("now()"), index=True)
+    drained_at: Mapped[dt.datetime | None]  # when its deliveries were made
+
+
 DELIVERY_STATUSES = ("pending", "delivered", "rejected", "failed")
 
 
@@ -299,14 +334,12 @@ class PushDelivery(Base):
         ),
     )
 
-    notification_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    notification_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("notifications.id", ondelete="CASCADE"), primary_key=True
+    )
     subscription_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("push_subscriptions.id", ondelete="CASCADE"), primary_key=True, index=True
     )
-    user_id: Mapped[uuid.UUID] = user_fk()
-    payload: Mapped[dict[str, Any]]
-    urgency: Mapped[str] = mapped_column(server_default=text("'normal'"))
-    topic: Mapped[str | None]
     status: Mapped[str] = mapped_column(server_default=text("'pending'"))
     attempts: Mapped[int] = mapped_column(server_default=text("0"))
     next_attempt_at: Mapped[dt.datetime] = mapped_column(server_default=text("now()"))

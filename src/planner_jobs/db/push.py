@@ -1,4 +1,4 @@
-"""Push subscriptions, and the delivery records of notifications."""
+"""Push subscriptions, and the delivery records of notifications (one per subscription)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 
 from planner_jobs.db import arrays
-from planner_jobs.db.models import PushDelivery, PushSubscription
+from planner_jobs.db.models import Notification, PushDelivery, PushSubscription
 
 # A list of ids, passed as one array parameter `ids`.
 _IDS = sa.bindparam("ids", type_=ARRAY(sa.Uuid()))
@@ -59,65 +59,21 @@ def delete_subscriptions(connection: sa.Connection, ids: Sequence[uuid.UUID]) ->
 
 # The statements a notification job runs are built once: building a SQLAlchemy statement costs
 # more CPU than executing it (measured: 1.2-2.3 ms built per call vs 0.55 ms prebuilt for the
-# due-deliveries query), and the one-notification job runs four of them.
-_NEW = arrays.unnest(
-    "notification", notification_id=sa.Uuid(), user_id=sa.Uuid(), payload=JSONB(), topic=sa.Text()
-)
-_CREATE_DELIVERIES = (
-    insert(PushDelivery)
-    .from_select(
-        ["notification_id", "subscription_id", "user_id", "payload", "urgency", "topic"],
-        sa.select(
-            _NEW.c.notification_id,
-            PushSubscription.id,
-            _NEW.c.user_id,
-            _NEW.c.payload,
-            sa.bindparam("urgency", type_=sa.Text()),
-            _NEW.c.topic,
-        ).join(PushSubscription, PushSubscription.user_id == _NEW.c.user_id),
-    )
-    .on_conflict_do_nothing()
-)
-
-
-def create_deliveries(
-    connection: sa.Connection,
-    notifications: Sequence[tuple[uuid.UUID, uuid.UUID, dict[str, Any]]],
-    *,
-    urgency: str = "normal",
-    topics: Sequence[str | None] | None = None,
-) -> int:
-    """One delivery per subscription of each (notification id, user id, payload); repeating it
-    (a retried job) adds nothing. Returns how many were created."""
-    if not notifications:
-        return 0
-    result = connection.execute(
-        _CREATE_DELIVERIES,
-        {
-            **arrays.values(
-                notification_id=[n[0] for n in notifications],
-                user_id=[n[1] for n in notifications],
-                payload=[n[2] for n in notifications],
-                topic=list(topics) if topics is not None else [None] * len(notifications),
-            ),
-            "urgency": urgency,
-        },
-        # SQLAlchemy keeps the rowcount of an INSERT only when asked to.
-        execution_options={"preserve_rowcount": True},
-    )
-    return result.rowcount
+# due-deliveries query).
+_NOTIFICATIONS = sa.bindparam("notifications", type_=ARRAY(sa.BigInteger()))
 
 
 @dataclass(frozen=True)
 class DueDelivery:
-    notification_id: uuid.UUID
+    notification_id: int
     subscription_id: uuid.UUID
     endpoint: str
     p256dh: str
     auth: str
-    payload: dict[str, Any]
+    body: str  # the payload's JSON text
     urgency: str
     topic: str | None
+    ttl: int | None  # None: the configured default
     attempts: int
 
 
@@ -128,21 +84,23 @@ _DUE_DELIVERIES = (
         PushSubscription.endpoint,
         PushSubscription.p256dh,
         PushSubscription.auth,
-        PushDelivery.payload,
-        PushDelivery.urgency,
-        PushDelivery.topic,
+        Notification.body,
+        Notification.urgency,
+        Notification.topic,
+        Notification.ttl,
         PushDelivery.attempts,
     )
     .join(PushSubscription, PushSubscription.id == PushDelivery.subscription_id)
+    .join(Notification, Notification.id == PushDelivery.notification_id)
     .where(
-        PushDelivery.notification_id == sa.any_(_IDS),
+        PushDelivery.notification_id == sa.any_(_NOTIFICATIONS),
         PushDelivery.status == "pending",
         PushDelivery.next_attempt_at <= sa.bindparam("now", type_=sa.DateTime(timezone=True)),
     )
 )
 _NOW = sa.select(sa.func.now())
 _NEXT_ATTEMPT = sa.select(sa.func.min(PushDelivery.next_attempt_at)).where(
-    PushDelivery.notification_id == sa.any_(_IDS), PushDelivery.status == "pending"
+    PushDelivery.notification_id == sa.any_(_NOTIFICATIONS), PushDelivery.status == "pending"
 )
 
 
@@ -152,23 +110,23 @@ def database_now(connection: sa.Connection) -> dt.datetime:
 
 
 def due_deliveries(
-    connection: sa.Connection, notification_ids: Sequence[uuid.UUID], *, now: dt.datetime
+    connection: sa.Connection, notification_ids: Sequence[int], *, now: dt.datetime
 ) -> list[DueDelivery]:
     """The pending deliveries of these notifications whose next attempt is due."""
-    rows = connection.execute(_DUE_DELIVERIES, {"ids": list(notification_ids), "now": now})
-    return [DueDelivery(*row) for row in rows]
+    rows = connection.execute(
+        _DUE_DELIVERIES, {"notifications": list(notification_ids), "now": now}
+    )
+    return [DueDelivery(**row._mapping) for row in rows]
 
 
-def next_attempt(
-    connection: sa.Connection, notification_ids: Sequence[uuid.UUID]
-) -> dt.datetime | None:
+def next_attempt(connection: sa.Connection, notification_ids: Sequence[int]) -> dt.datetime | None:
     """When the earliest delivery of these notifications still pending is due (None: none)."""
-    return connection.scalar(_NEXT_ATTEMPT, {"ids": list(notification_ids)})
+    return connection.scalar(_NEXT_ATTEMPT, {"notifications": list(notification_ids)})
 
 
 @dataclass(frozen=True)
 class Recorded:
-    notification_id: uuid.UUID
+    notification_id: int
     subscription_id: uuid.UUID
     status: str  # pending (to retry), delivered, rejected, failed
     attempts: int
@@ -180,7 +138,7 @@ class Recorded:
 
 _OUTCOME = arrays.unnest(
     "outcome",
-    notification_id=sa.Uuid(),
+    notification_id=sa.BigInteger(),
     subscription_id=sa.Uuid(),
     status=sa.Text(),
     attempts=sa.Integer(),
@@ -225,11 +183,17 @@ def record(connection: sa.Connection, outcomes: Sequence[Recorded]) -> None:
     )
 
 
-def prune_deliveries(connection: sa.Connection, *, before: dt.datetime) -> int:
-    """Forget finished deliveries created before `before`."""
+def prune_notifications(connection: sa.Connection, *, before: dt.datetime) -> int:
+    """Forget the notifications raised before `before` whose deliveries are all finished
+    (their deliveries go with them)."""
+    finished = sa.not_(
+        sa.exists().where(
+            PushDelivery.notification_id == Notification.id, PushDelivery.status == "pending"
+        )
+    )
     result = connection.execute(
-        sa.delete(PushDelivery).where(
-            PushDelivery.status != "pending", PushDelivery.created_at < before
+        sa.delete(Notification).where(
+            Notification.created_at < before, Notification.drained_at.is_not(None), finished
         )
     )
     return result.rowcount

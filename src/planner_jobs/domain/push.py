@@ -7,7 +7,6 @@ import datetime as dt
 import enum
 import ipaddress
 import re
-import uuid
 from collections.abc import Sequence
 from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
@@ -18,24 +17,9 @@ MAX_BODY = 4096
 MAX_PLAINTEXT = MAX_BODY - 86 - 1 - 16  # 3993
 MAX_ENDPOINT_LENGTH = 2048
 URGENCIES = ("very-low", "low", "normal", "high")  # RFC 8030 §5.3
-_TOPIC = re.compile(r"[A-Za-z0-9_-]{1,32}")  # RFC 8030 §5.4: base64url, at most 32 characters
+# The rules a notification must meet (urgency, topic, TTL, size, deduplication key) are the
+# database's own: planner_notification_problem(), migration 0006, which every way in calls.
 _URL_CHARACTERS = re.compile(r"[!-~]+", re.ASCII)  # printable ASCII, no space or control
-_NOTIFICATION_IDS = uuid.UUID("6f7c2a52-3c1e-4d1f-9a1e-0d5b8f1f2c11")
-
-
-def notification_id(name: str) -> uuid.UUID:
-    """The id of the notification named `name` (`job:42`, `reminder:<task>:<time>`): naming it
-    again (a retried job, a reminder queued twice) finds the same deliveries."""
-    return uuid.uuid5(_NOTIFICATION_IDS, name)
-
-
-def headers_problem(urgency: str, topic: str | None) -> str | None:
-    """Why a notification's `Urgency` or `Topic` would not be a valid header; None if they are."""
-    if urgency not in URGENCIES:
-        return f"urgency must be one of {', '.join(URGENCIES)}, not {urgency!r}"
-    if topic is not None and not _TOPIC.fullmatch(topic):
-        return f"topic must be 1 to 32 characters of A-Z, a-z, 0-9, '-' and '_', not {topic!r}"
-    return None
 
 
 def endpoint_problem(endpoint: str, allowed_hosts: Sequence[str]) -> str | None:

@@ -7,8 +7,6 @@ import enum
 import uuid
 from typing import Any
 
-from planner_jobs.domain.push import notification_id
-
 MAX_TITLE = 500  # characters of the task's title a reminder repeats
 
 
@@ -30,10 +28,10 @@ def reminder_decision(
     return ReminderDecision.SEND
 
 
-def reminder_id(task_id: uuid.UUID, remind_at: dt.datetime) -> uuid.UUID:
-    """The notification of one reminder: the same for the same task and `remind_at`, so a
-    reminder queued twice is delivered once."""
-    return notification_id(f"reminder:{task_id}:{remind_at.isoformat()}")
+def reminder_key(task_id: uuid.UUID, remind_at: dt.datetime) -> str:
+    """The deduplication key of one reminder: the same for the same task and `remind_at`, so
+    a reminder queued twice is delivered once."""
+    return f"reminder:{task_id}:{remind_at.astimezone(dt.UTC).isoformat()}"
 
 
 def reminder_payload(task_id: uuid.UUID, title: str, remind_at: dt.datetime) -> dict[str, Any]:

@@ -23,10 +23,13 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import procrastinate
+from procrastinate.connector import BaseAsyncConnector
 from procrastinate.exceptions import JobAborted
 from procrastinate.retry import RetryValue
 
 from planner_jobs.db.engine import connect_kwargs
+from planner_jobs.db.pool import checked_when_idle
+from planner_jobs.domain.notifications import NewNotification
 from planner_jobs.jobs import exports, maintenance, notifications, reminders, rollover, tokens
 from planner_jobs.jobs.context import Collaborators, collaborators_of
 
@@ -107,26 +110,30 @@ async def _send_notification(
     payload: dict[str, Any],
     urgency: str = "normal",
     topic: str | None = None,
+    ttl: int | None = None,
+    dedupeKey: str | None = None,
 ) -> str:
     assert context.job.id is not None  # a job being run has its row
+    connector = c.job_app.connector
+    assert isinstance(connector, BaseAsyncConnector)  # build_job_app's PsycopgConnector
     return await notifications.send_notification(
-        c.engine,
-        c.push,
-        c.metrics,
+        connector,
         job_id=context.job.id,
-        user_id=uuid.UUID(userId),
-        payload=payload,
-        urgency=urgency,
-        topic=topic,
+        notification=NewNotification(
+            user_id=uuid.UUID(userId),
+            payload=payload,
+            urgency=urgency,
+            topic=topic,
+            ttl=ttl,
+            dedupe_key=dedupeKey,
+        ),
     )
 
 
 async def _deliver_notifications(
-    c: Collaborators, context: procrastinate.JobContext, notificationIds: list[str]
+    c: Collaborators, context: procrastinate.JobContext, notificationIds: list[int]
 ) -> str:
-    return await notifications.deliver(
-        c.engine, c.push, c.metrics, [uuid.UUID(n) for n in notificationIds]
-    )
+    return await notifications.deliver(c.engine, c.push, c.metrics, notificationIds)
 
 
 TASKS: tuple[Task, ...] = (
@@ -178,7 +185,6 @@ def _reminders(c: Collaborators, now: dt.datetime, on_batch: Progress | None) ->
     """Queue the notifications of the task reminders due at NOW."""
     return reminders.send_reminders(
         c.engine,
-        c.job_app,
         now=now,
         grace=dt.timedelta(seconds=c.settings.reminder_grace),
         metrics=c.metrics,
@@ -190,9 +196,9 @@ def _cleanup_tokens(c: Collaborators, now: dt.datetime, on_batch: Progress | Non
     return tokens.cleanup_tokens(c.engine, now=now)
 
 
-def _prune_deliveries(c: Collaborators, now: dt.datetime, on_batch: Progress | None) -> Summary:
-    """Forget the finished delivery records of notifications older than a week."""
-    return notifications.prune_deliveries(c.engine, now=now)
+def _prune_notifications(c: Collaborators, now: dt.datetime, on_batch: Progress | None) -> Summary:
+    """Forget the notifications of more than a week ago whose deliveries are all finished."""
+    return notifications.prune_notifications(c.engine, now=now)
 
 
 def _expire_exports(c: Collaborators, now: dt.datetime, on_batch: Progress | None) -> Summary:
@@ -217,7 +223,7 @@ PERIODIC: tuple[Periodic, ...] = (
              count_work=_rollover_work, progress_label="rolling over"),
     Periodic("reminders.sweep",        "* * * * *",  "reminders",        _reminders),
     Periodic("tokens.cleanup",         "0 * * * *",  "cleanup-tokens",   _cleanup_tokens),
-    Periodic("notifications.prune",    "53 3 * * *", "prune-deliveries", _prune_deliveries),
+    Periodic("notifications.prune",    "53 3 * * *", "prune-notifications", _prune_notifications),
     Periodic("exports.expire",         "41 3 * * *", "expire-exports",   _expire_exports),
     Periodic("maintenance.retry_stalled_jobs", "* * * * *", "retry-stalled", _retry_stalled,
              takes_now=False),
@@ -258,6 +264,7 @@ def build_job_app(conninfo: str, *, periodic: bool = True) -> procrastinate.App:
     """A procrastinate app on `conninfo` with every task; `periodic` adds the cron schedule."""
     app = procrastinate.App(
         connector=procrastinate.PsycopgConnector(
+            pool_factory=checked_when_idle,
             conninfo=conninfo,
             kwargs=connect_kwargs("planner-jobs worker"),
             min_size=1,

@@ -24,23 +24,17 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import procrastinate
+import psycopg
 import sqlalchemy as sa
 from procrastinate.exceptions import JobAborted
 from sqlalchemy.engine import Engine
 
 from planner_jobs.db import export_data
 from planner_jobs.db import exports as db
-from planner_jobs.domain.exports.formats import FORMATS, file_name, format_choices
-from planner_jobs.domain.exports.requests import (
-    Conflict,
-    Reuse,
-    Start,
-    TooMany,
-    decide,
-    quota_message,
-)
-from planner_jobs.errors import PlannerError, UnknownUser
-from planner_jobs.jobs.defer import defer_in_transaction
+from planner_jobs.domain.exports.formats import FORMATS, file_name
+from planner_jobs.domain.notifications import NewNotification
+from planner_jobs.errors import PlannerError
+from planner_jobs.jobs.notifications import raise_notifications
 from planner_jobs.metrics import Metrics
 from planner_jobs.storage.port import Storage, StorageError, TransientStorageError
 from planner_jobs.storage.staging import StagingArea
@@ -53,8 +47,8 @@ READY_TITLE = "Your export is ready"
 USER_SAFE_ERROR = "The export could not be created. Please try again later."
 
 
-class UnknownFormat(PlannerError):
-    """There is no such export format."""
+class ExportRefused(PlannerError):
+    """The request names no user, or no format, the database knows."""
 
 
 @dataclass(frozen=True)
@@ -78,46 +72,36 @@ class ExportConflict(PlannerError):
 class ExportQuotaExceeded(PlannerError):
     """The user asked for too many exports in 24 hours."""
 
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(quota_message(retry_after))
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(f"{message}; try again in {retry_after} s")
         self.retry_after = retry_after
 
 
-def request_export(
-    engine: Engine,
-    job_app: procrastinate.App,
-    user_id: uuid.UUID,
-    export_format: str,
-    *,
-    now: dt.datetime,
-) -> Requested:
-    """Create (or find) the user's export job; raise `ExportConflict`, `ExportQuotaExceeded`."""
-    if export_format not in FORMATS:
-        raise UnknownFormat(f"unknown export format {export_format!r} ({format_choices()})")
-    with engine.begin() as connection:
-        if not db.lock_user(connection, user_id):
-            raise UnknownUser(f"no user {user_id}")
-        decision = decide(
-            export_format, db.jobs_for_decision(connection, user_id, now=now), now=now
-        )
-        if isinstance(decision, Reuse | Conflict):
-            job = db.get_job(connection, uuid.UUID(decision.job_id))
-            assert job is not None  # locked above, it cannot have vanished
-            if isinstance(decision, Conflict):
-                raise ExportConflict(job)
-            return Requested(job=job, created=False)
-        if isinstance(decision, TooMany):
-            raise ExportQuotaExceeded(decision.retry_after)
-        assert isinstance(decision, Start)
-        job = db.insert_job(connection, user_id, export_format, now=now)
-        defer_in_transaction(
-            connection,
-            job_app,
-            "exports.build",
-            queueing_lock=f"export:{job.id}",
-            export_id=str(job.id),
-        )
-        return Requested(job=job, created=True)
+def request_export(engine: Engine, user_id: uuid.UUID, export_format: str) -> Requested:
+    """Create (or find) the user's export job through `planner_request_export()`, the rules
+    every program goes through; raise `ExportConflict`, `ExportQuotaExceeded`, `ExportRefused`."""
+    for _ in range(3):
+        try:
+            with engine.begin() as connection:
+                job, created = db.request(connection, user_id, export_format)
+            return Requested(job=job, created=created)
+        except sa.exc.DBAPIError as exc:
+            error = exc.orig
+            if not isinstance(error, psycopg.Error):
+                raise
+            message = error.diag.message_primary or str(error)
+            if error.sqlstate == "22023":
+                raise ExportRefused(message) from None
+            if error.sqlstate == "PJ429":
+                raise ExportQuotaExceeded(message, int(error.diag.message_detail or 1)) from None
+            if error.sqlstate != "PJ409":
+                raise
+        with engine.connect() as connection:
+            active = db.active_job(connection, user_id)
+        if active is not None:
+            raise ExportConflict(active)
+        # The other export finished between the refusal and this look: ask again.
+    raise PlannerError("the user's exports kept changing; try again")
 
 
 def storage_key(job: db.ExportJobRow) -> str:
@@ -318,16 +302,20 @@ def _store_and_complete(
             if settled is None or settled.status != "complete":
                 storage.delete(key)  # failed or expired meanwhile: its file must not stay
             return _Built(job.format, f"export {job.id} was settled elsewhere meanwhile")
-        defer_in_transaction(
+        raise_notifications(
             connection,
-            job_app,
-            "notifications.send",
-            userId=str(job.user_id),
-            payload={
-                "title": READY_TITLE,
-                "body": f"Your {job.format.upper()} export is ready to download.",
-                "tag": f"export-{job.id}",
-            },
+            [
+                NewNotification(
+                    user_id=job.user_id,
+                    payload={
+                        "title": READY_TITLE,
+                        "body": f"Your {job.format.upper()} export is ready to download.",
+                        "tag": f"export-{job.id}",
+                    },
+                    dedupe_key=f"export:{job.id}",
+                )
+            ],
+            source="export",
         )
     return _Built(job.format, f"export {job.id} ({job.format}, {size} bytes) complete", size)
 

@@ -1,57 +1,57 @@
-"""Notifications: queueing them, and delivering them to every subscription of their user.
+"""Notifications: raising them (every way in), and delivering them to every subscription of
+their user.
 
-A notification becomes one delivery record per subscription of its user. A job sends the due
-deliveries of its notifications concurrently over the process's shared HTTP client, records each
-outcome, deletes the subscriptions the push service reports gone, and, while some delivery still
-waits for a retry, has procrastinate run it again at that moment. It ends when every delivery has
-a final outcome. A delivered message is never sent again; the one window for a duplicate is a
-worker dying between the push service's 201 and the next write (at most one flush of answers).
+Raising one only writes it to the outbox (`notifications`), through the database's own rules
+(`db.notifications`), in the caller's transaction; the workers drain the outbox into deliveries,
+a batch per job (`jobs.outbox`). A delivery job sends the due deliveries of its notifications
+concurrently over the process's shared HTTP client, records each outcome, deletes the
+subscriptions the push service reports gone, and, while some delivery still waits for a retry,
+has procrastinate run it again at that moment. It ends when every delivery has a final outcome.
+A delivered message is never sent again; the one window for a duplicate is a worker dying
+between the push service's 201 and the next write (at most one flush of answers).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 import procrastinate
+import psycopg
 import sqlalchemy as sa
-from procrastinate.exceptions import JobAborted
+from procrastinate.connector import BaseAsyncConnector
+from procrastinate.exceptions import ConnectorException, JobAborted
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from sqlalchemy.engine import Engine
 
+from planner_jobs.db import notifications as outbox
 from planner_jobs.db import push as db
 from planner_jobs.db.engine import with_reconnects
-from planner_jobs.db.users import user_exists
-from planner_jobs.domain.push import (
-    MAX_PLAINTEXT,
-    Outcome,
-    classify,
-    headers_problem,
-    notification_id,
-    retry_delay,
-)
-from planner_jobs.errors import PlannerError, UnknownUser
-from planner_jobs.jobs.defer import defer_in_transaction
+from planner_jobs.domain.notifications import NewNotification, nul_problem
+from planner_jobs.domain.push import Outcome, classify, retry_delay
+from planner_jobs.errors import PlannerError
 from planner_jobs.metrics import Metrics
-from planner_jobs.push.encryption import PayloadTooLarge
-from planner_jobs.push.sender import Answer, Message, payload_bytes
+from planner_jobs.push.sender import Answer, Message
 from planner_jobs.push.service import PushService
 
 log = logging.getLogger(__name__)
 
 IN_FLIGHT = 100  # concurrent requests per job
 FLUSH_EVERY = 200  # answers recorded per write
+ABSORB = 500  # waiting notifications.send jobs a running one takes with it
+REFUSED = "22023"  # SQLSTATE of planner_enqueue_notification's refusals (invalid_parameter_value)
+NO_NUL = ("22P05", "22021")  # jsonb and text refusing U+0000
 
 
 class BadNotification(PlannerError):
-    """A notification's urgency or topic would not make a valid push header."""
+    """The database's rules refuse the notification (the message says which argument, why)."""
 
 
 class RetryLater(Exception):
@@ -78,57 +78,76 @@ class NotificationRetry(BaseRetryStrategy):
         return None
 
 
-def check_payload(
-    payload: dict[str, Any], *, urgency: str = "normal", topic: str | None = None
-) -> None:
-    """Refuse before sending what no push service would accept."""
-    size = len(payload_bytes(payload))
-    if size > MAX_PLAINTEXT:
-        raise PayloadTooLarge(
-            f"the notification payload is {size} bytes of JSON; at most {MAX_PLAINTEXT} fit"
-        )
-    problem = headers_problem(urgency, topic)
-    if problem is not None:
-        raise BadNotification(problem)
+def raise_notifications(
+    connection: sa.Connection, notifications: Sequence[NewNotification], *, source: str
+) -> list[int]:
+    """Queue notifications in the caller's transaction; their ids. `BadNotification` when the
+    database refuses one (and then the transaction is not usable: roll it back)."""
+    for notification in notifications:
+        if (problem := nul_problem(notification)) is not None:
+            raise BadNotification(problem)
+    try:
+        return outbox.enqueue(connection, notifications, source=source)
+    except sa.exc.DBAPIError as exc:
+        raise _refusal(exc.orig) or exc from None
 
 
-def queue_notification(
-    engine: Engine, job_app: procrastinate.App, user_id: uuid.UUID, payload: dict[str, Any]
-) -> int | None:
-    """Queue `notifications.send` for a user (the CLI's `notify`); `UnknownUser` when there is
-    no such user (nothing is queued)."""
-    check_payload(payload)
+def _refusal(error: BaseException | None) -> BadNotification | None:
+    """The database's refusal of a notification, as ours (None: another error)."""
+    if isinstance(error, psycopg.Error) and error.sqlstate == REFUSED:
+        return BadNotification(error.diag.message_primary or str(error))
+    if isinstance(error, psycopg.Error) and error.sqlstate in NO_NUL:
+        return BadNotification("a value must not hold the character U+0000")
+    return None
+
+
+class RefusedNotifications(PlannerError):
+    """Some notifications of a batch break the database's rules: none was queued."""
+
+    def __init__(self, problems: dict[int, str]) -> None:
+        super().__init__("; ".join(f"[{i}] {problem}" for i, problem in sorted(problems.items())))
+        self.problems = problems  # index in the batch -> "argument: reason"
+
+
+def raise_all_or_nothing(
+    engine: Engine, notifications: Sequence[NewNotification], *, source: str
+) -> list[int]:
+    """Queue every notification of the batch in one transaction, or none: the database's rules
+    are asked about each first, and `RefusedNotifications` says which break which rule."""
     with engine.begin() as connection:
-        if not user_exists(connection, user_id):
-            raise UnknownUser(f"no user {user_id}")
-        return defer_in_transaction(
-            connection, job_app, "notifications.send", userId=str(user_id), payload=payload
-        )
+        problems = outbox.problems(connection, notifications)
+        if problems:
+            raise RefusedNotifications(problems)
+        return raise_notifications(connection, notifications, source=source)
+
+
+def notify(engine: Engine, notification: NewNotification, *, source: str) -> int:
+    """Queue one notification in a transaction of its own (the CLI's `notify`)."""
+    with engine.begin() as connection:
+        [notification_id] = raise_notifications(connection, [notification], source=source)
+    return notification_id
 
 
 async def send_notification(
-    engine: Engine,
-    push: PushService,
-    metrics: Metrics,
-    *,
-    job_id: int,
-    user_id: uuid.UUID,
-    payload: dict[str, Any],
-    urgency: str = "normal",
-    topic: str | None = None,
+    connector: BaseAsyncConnector, *, job_id: int, notification: NewNotification
 ) -> str:
-    """`notifications.send` (job `job_id`): one notification to each of a user's
-    subscriptions."""
-    check_payload(payload, urgency=urgency, topic=topic)
-    # Derived from the job: a retried job finds the deliveries its first run created.
-    notification = notification_id(f"job:{job_id}")
+    """The `notifications.send` job (`{"userId", "payload"}`, and optional `urgency`, `topic`,
+    `ttl`, `dedupeKey`): into the outbox, like every other way in. Without a key of its own,
+    the job's id is its deduplication key: a job retried after it queued sends nothing twice.
 
-    def create(connection: sa.Connection) -> None:
-        db.create_deliveries(
-            connection, [(notification, user_id, payload)], urgency=urgency, topics=[topic]
-        )
-
-    return await deliver(engine, push, metrics, [notification], create=create)
+    The job then takes the other `notifications.send` jobs waiting (up to `ABSORB`) in one
+    transaction: the job engine's cost per job (a few milliseconds, more than sending) is
+    paid once per batch under load; idle, a job runs alone."""
+    if notification.dedupe_key is None:
+        notification = dataclasses.replace(notification, dedupe_key=f"planner-job:{job_id}")
+    try:
+        notification_id = await outbox.enqueue_one(connector, notification, source="job")
+        taken = await outbox.absorb_send_jobs(connector, limit=ABSORB)
+    except ConnectorException as exc:
+        raise _refusal(exc.__cause__) or exc from None
+    return f"queued notification {notification_id}" + (
+        f" and those of {taken} other send jobs" if taken else ""
+    )
 
 
 @dataclass
@@ -146,21 +165,15 @@ class _Tally:
 
 
 async def deliver(
-    engine: Engine,
-    push: PushService,
-    metrics: Metrics,
-    notifications: Sequence[uuid.UUID],
-    *,
-    create: Callable[[sa.Connection], None] | None = None,
+    engine: Engine, push: PushService, metrics: Metrics, notifications: Sequence[int]
 ) -> str:
     """Send the due deliveries of `notifications`; raise `RetryLater` while some are pending.
 
-    `create` makes the deliveries first, in the transaction that reads them. Every instant is
-    on the database's clock (workers on other machines, the cron and procrastinate's schedule
-    share it): a worker whose clock ran behind would otherwise find fresh deliveries not yet
-    due and reschedule itself until its clock caught up.
+    Every instant is on the database's clock (workers on other machines, the cron and
+    procrastinate's schedule share it): a worker whose clock ran behind would otherwise find
+    fresh deliveries not yet due and reschedule itself until its clock caught up.
     """
-    clock, due = await asyncio.to_thread(_due, engine, notifications, create)
+    clock, due = await asyncio.to_thread(_due, engine, notifications)
     sender = push.sender()
     gate = asyncio.Semaphore(IN_FLIGHT)
     tally = _Tally()
@@ -171,9 +184,10 @@ async def deliver(
                 endpoint=delivery.endpoint,
                 p256dh=delivery.p256dh,
                 auth=delivery.auth,
-                payload=delivery.payload,
+                body=delivery.body,
                 urgency=delivery.urgency,
                 topic=delivery.topic,
+                ttl=delivery.ttl,
             )
             return delivery, await sender.send(message)
 
@@ -197,12 +211,10 @@ async def deliver(
 
 
 def _due(
-    engine: Engine, ids: Sequence[uuid.UUID], create: Callable[[sa.Connection], None] | None
+    engine: Engine, ids: Sequence[int]
 ) -> tuple[Callable[[], dt.datetime], list[db.DueDelivery]]:
     """The database's clock, and the deliveries due on it."""
     with engine.begin() as connection:
-        if create is not None:
-            create(connection)
         now = db.database_now(connection)
         due = db.due_deliveries(connection, ids, now=now)
     read_at = time.monotonic()
@@ -218,7 +230,7 @@ def _write(
     outcomes: list[db.Recorded],
     gone: list[uuid.UUID],
     metrics: Metrics,
-    notifications: Sequence[uuid.UUID] = (),
+    notifications: Sequence[int] = (),
 ) -> dt.datetime | None:
     """Record answers and delete gone subscriptions; with `notifications`, also say when
     their earliest delivery still pending is due. A lost connection is tried again: the push
@@ -313,38 +325,7 @@ def _host(endpoint: str) -> str:
         return "?"
 
 
-@dataclass(frozen=True)
-class Notification:
-    id: uuid.UUID
-    user_id: uuid.UUID
-    payload: dict[str, Any]
-    topic: str | None = None
-
-
-def queue_many(
-    connection: sa.Connection, job_app: procrastinate.App, notifications: Sequence[Notification]
-) -> int:
-    """Queue many notifications in the caller's transaction: their deliveries, and one
-    `notifications.deliver` job for all of them (one job per message would cap the rate at what
-    the queue can run: a few hundred jobs a second). Returns the deliveries created."""
-    for notification in notifications:
-        check_payload(notification.payload, topic=notification.topic)
-    created = db.create_deliveries(
-        connection,
-        [(n.id, n.user_id, n.payload) for n in notifications],
-        topics=[n.topic for n in notifications],
-    )
-    if created:
-        defer_in_transaction(
-            connection,
-            job_app,
-            "notifications.deliver",
-            notificationIds=[str(n.id) for n in notifications],
-        )
-    return created
-
-
-DELIVERY_RETENTION = dt.timedelta(days=7)
+NOTIFICATION_RETENTION = dt.timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -352,11 +333,11 @@ class PruneSummary:
     forgotten: int
 
     def line(self) -> str:
-        return f"forgot {self.forgotten} finished deliveries"
+        return f"forgot {self.forgotten} finished notifications"
 
 
-def prune_deliveries(engine: Engine, *, now: dt.datetime) -> PruneSummary:
-    """Forget the finished delivery records of notifications older than a week."""
+def prune_notifications(engine: Engine, *, now: dt.datetime) -> PruneSummary:
+    """Forget the notifications of more than a week ago whose deliveries are all finished."""
     with engine.begin() as connection:
-        pruned = db.prune_deliveries(connection, before=now - DELIVERY_RETENTION)
+        pruned = db.prune_notifications(connection, before=now - NOTIFICATION_RETENTION)
     return PruneSummary(forgotten=pruned)

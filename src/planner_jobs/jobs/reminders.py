@@ -5,17 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-import procrastinate
 from sqlalchemy.engine import Engine
 
 from planner_jobs.db import reminders as db
+from planner_jobs.domain.notifications import NewNotification
 from planner_jobs.domain.reminders import (
     ReminderDecision,
     reminder_decision,
-    reminder_id,
+    reminder_key,
     reminder_payload,
 )
-from planner_jobs.jobs.notifications import Notification, queue_many
+from planner_jobs.jobs.notifications import raise_notifications
 from planner_jobs.metrics import Metrics
 
 BATCH_SIZE = 1000  # reminders per transaction
@@ -32,7 +32,6 @@ class ReminderSummary:
 
 def send_reminders(
     engine: Engine,
-    job_app: procrastinate.App,
     *,
     now: dt.datetime,
     grace: dt.timedelta,
@@ -40,7 +39,9 @@ def send_reminders(
     batch_size: int = BATCH_SIZE,
 ) -> ReminderSummary:
     """Queue the notifications of due reminders, a batch per transaction: a task is marked
-    reminded in the transaction that queues its delivery job, so neither happens alone."""
+    reminded in the transaction that queues its notification, so neither happens alone. A
+    reminder's push lives `grace` at the push service (never shown late), and its key keeps
+    a reminder queued twice from being sent twice."""
     sent = skipped = 0
     while True:
         with engine.begin() as connection:
@@ -53,18 +54,19 @@ def send_reminders(
                 if reminder_decision(r.remind_at, completed=False, now=now, grace=grace)
                 is ReminderDecision.SEND
             ]
-            queue_many(
+            raise_notifications(
                 connection,
-                job_app,
                 [
-                    Notification(
-                        id=reminder_id(r.task_id, r.remind_at),
+                    NewNotification(
                         user_id=r.user_id,
                         payload=reminder_payload(r.task_id, r.title, r.remind_at),
                         topic=r.task_id.hex,
+                        ttl=int(grace.total_seconds()),
+                        dedupe_key=reminder_key(r.task_id, r.remind_at),
                     )
                     for r in sending
                 ],
+                source="reminder",
             )
             db.mark_reminded(connection, due)
         sent += len(sending)

@@ -16,6 +16,7 @@ from procrastinate.middleware import AsyncCallNext, WorkerMiddleware
 
 from planner_jobs.jobs.context import CONTEXT_KEY, Collaborators
 from planner_jobs.jobs.maintenance import retry_stalled_jobs
+from planner_jobs.jobs.outbox import Relay, drain_all
 from planner_jobs.metrics import Metrics
 from planner_jobs.storage.staging import StagingArea
 
@@ -33,7 +34,7 @@ SELECT EXISTS (
      WHERE status = 'todo'
        AND queue_name = ANY(%(queues)s::varchar[])
        AND (scheduled_at IS NULL OR scheduled_at <= now())
-) AS ready
+) OR (%(outbox)s AND EXISTS (SELECT 1 FROM notifications WHERE drained_at IS NULL)) AS ready
 """
 
 
@@ -118,7 +119,9 @@ class WorkerRunner:
 
         A burst run first hands back the jobs of dead workers, so one run after a crash
         finishes the work. A worker of the exports queue clears the staging files of dead
-        attempts as it starts and every minute while it runs.
+        attempts as it starts and every minute while it runs; one of the notifications queue
+        drains the notification outbox (`jobs.outbox`): woken by each raised notification, or,
+        in burst mode, before each pass.
 
         The job app must be open (`async with collaborators.job_app.open_async()`): the
         workers of one process share its connection pool.
@@ -132,22 +135,29 @@ class WorkerRunner:
             )
             if summary.retried or summary.failed:
                 log.info(summary.line())
-        sweeping = (
-            asyncio.create_task(_sweep_staging(collaborators.staging), name="staging sweep")
-            if "exports" in self._plan.queues
-            else None
-        )
+        helpers = []
+        if "exports" in self._plan.queues:
+            helpers.append(_sweep_staging(collaborators.staging))
+        if "notifications" in self._plan.queues and not self._burst:
+            helpers.append(Relay(collaborators.engine, collaborators.job_app).run())
+        running = [asyncio.create_task(helper) for helper in helpers]
         try:
             await self._work()
         finally:
-            if sweeping is not None:
-                sweeping.cancel()
+            for task in running:
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
 
     async def _work(self) -> None:
         app = self._collaborators.job_app
         app.perform_import_paths()
         options = worker_options(self._collaborators, self._plan)
+        drains = "notifications" in self._plan.queues
         while not self._stopping:
+            if self._burst and drains:
+                await asyncio.to_thread(
+                    drain_all, self._collaborators.engine, self._collaborators.job_app
+                )
             self._worker = procrastinate.worker.Worker(
                 app=app, **options, wait=not self._burst, install_signal_handlers=False
             )
@@ -161,7 +171,7 @@ class WorkerRunner:
             # A pass ends when a fetch finds nothing; jobs that running jobs queued meanwhile
             # (an export's notification) are ready after it, so keep going until none is.
             row = await app.connector.execute_query_one_async(
-                _READY_JOBS, queues=list(self._plan.queues)
+                _READY_JOBS, queues=list(self._plan.queues), outbox=drains
             )
             if not row["ready"]:
                 return

@@ -4,12 +4,10 @@ endpoint the allowlist admits."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 from planner_jobs.domain.push import endpoint_problem, parse_retry_after
 from planner_jobs.push.encryption import encrypt
@@ -25,9 +23,10 @@ class Message:
     endpoint: str
     p256dh: str
     auth: str
-    payload: dict[str, Any]
+    body: str  # the payload's JSON text, as the browser receives it
     urgency: str = "normal"
     topic: str | None = None
+    ttl: int | None = None  # seconds the push service keeps it; None: the sender's default
 
 
 @dataclass(frozen=True)
@@ -40,11 +39,6 @@ class Answer:
     detail: str
     seconds: float
     refused: str | None = None
-
-
-def payload_bytes(payload: dict[str, Any]) -> bytes:
-    """The bytes the browser receives: the payload's JSON text."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 class PushSender:
@@ -69,7 +63,7 @@ class PushSender:
         if (refusal := self._refusal(message.endpoint)) is not None:
             return Answer(None, None, f"not sent: {refusal}", 0.0, refused=refusal)
         body = encrypt(
-            payload_bytes(message.payload),
+            message.body.encode(),
             p256dh=b64url_decode(message.p256dh),
             auth=b64url_decode(message.auth),
         )
@@ -77,7 +71,7 @@ class PushSender:
             f"Authorization: {self._signer.authorization(message.endpoint)}".encode(),
             b"Content-Encoding: aes128gcm",
             b"Content-Type: application/octet-stream",
-            f"TTL: {self._ttl}".encode(),
+            f"TTL: {self._ttl if message.ttl is None else message.ttl}".encode(),
             f"Urgency: {message.urgency}".encode(),
         ]
         if message.topic:

@@ -1,0 +1,196 @@
+"""The notification outbox: raising notifications through the database's own rules, and draining
+them into deliveries.
+
+Every way in (the main app's `planner_notify()`, `POST /internal/notifications`, the
+`notifications.send` job, the CLI, reminders, exports) ends in the SQL function
+`planner_enqueue_notification()` (migration 0006): one place holds the rules (user, payload size,
+urgency, topic, TTL, deduplication), and it wakes the workers with NOTIFY once the transaction
+commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from procrastinate.connector import BaseAsyncConnector
+from sqlalchemy.dialects.postgresql import JSONB
+
+from planner_jobs.db import arrays
+from planner_jobs.domain.notifications import NewNotification, nul_problem
+
+CHANNEL = "planner_notifications"  # NOTIFY'd by planner_enqueue_notification() on commit
+
+
+_NEW = arrays.unnest(
+    "new",
+    ordinality="position",
+    user_id=sa.Uuid(),
+    payload=JSONB(),
+    urgency=sa.Text(),
+    topic=sa.Text(),
+    ttl=sa.Integer(),
+    dedupe_key=sa.Text(),
+)
+_ARGUMENTS = (
+    _NEW.c.user_id,
+    _NEW.c.payload,
+    _NEW.c.urgency,
+    _NEW.c.topic,
+    _NEW.c.ttl,
+    _NEW.c.dedupe_key,
+)
+_PROBLEMS = sa.select(_NEW.c.position, sa.func.planner_notification_problem(*_ARGUMENTS))
+_ENQUEUE = sa.select(
+    sa.func.planner_enqueue_notification(
+        *_ARGUMENTS, sa.bindparam("source", type_=sa.Text())
+    ).label("id")
+).order_by(_NEW.c.position)
+
+
+def _values(notifications: Sequence[NewNotification]) -> dict[str, list[Any]]:
+    return arrays.values(
+        user_id=[n.user_id for n in notifications],
+        payload=[n.payload for n in notifications],
+        urgency=[n.urgency for n in notifications],
+        topic=[n.topic for n in notifications],
+        ttl=[n.ttl for n in notifications],
+        dedupe_key=[n.dedupe_key for n in notifications],
+    )
+
+
+def problems(connection: sa.Connection, notifications: Sequence[NewNotification]) -> dict[int, str]:
+    """Index -> "argument: reason" for each notification the database would refuse."""
+    found = {i: p for i, n in enumerate(notifications) if (p := nul_problem(n)) is not None}
+    if found or not notifications:
+        return found
+    rows = connection.execute(_PROBLEMS, _values(notifications))
+    return {int(position) - 1: problem for position, problem in rows if problem is not None}
+
+
+def enqueue(
+    connection: sa.Connection, notifications: Sequence[NewNotification], *, source: str
+) -> list[int]:
+    """Queue the notifications in the caller's transaction (in order, one statement): their
+    ids (the earlier one's for a deduplication key repeated within 24 h). A refused one raises
+    the database's error (SQLSTATE 22023, "argument: reason") and none is queued."""
+    if not notifications:
+        return []
+    rows = connection.execute(_ENQUEUE, {**_values(notifications), "source": source})
+    return [int(row.id) for row in rows]
+
+
+_ENQUEUE_ONE = (
+    "SELECT planner_enqueue_notification(%(user_id)s, %(payload)s, %(urgency)s, %(topic)s,"
+    " %(ttl)s, %(dedupe_key)s, %(source)s) AS id"
+)
+
+
+async def enqueue_one(
+    connector: BaseAsyncConnector, notification: NewNotification, *, source: str
+) -> int:
+    """`enqueue()` of one notification, in a transaction of its own, on the job engine's own
+    pool: the `notifications.send` job, whose cost per job is the way's throughput (a thread and
+    a SQLAlchemy round trip cost as much again)."""
+    row = await connector.execute_query_one_async(
+        _ENQUEUE_ONE,
+        user_id=notification.user_id,
+        payload=notification.payload,
+        urgency=notification.urgency,
+        topic=notification.topic,
+        ttl=notification.ttl,
+        dedupe_key=notification.dedupe_key,
+        source=source,
+    )
+    return int(row["id"])
+
+
+# The `notifications.send` jobs waiting beside the one running, taken in one go: their
+# notifications queued (each job's id its deduplication key unless it has one), the jobs marked
+# succeeded with procrastinate's own function (3.10: a revision upgrading procrastinate checks
+# this statement). Only jobs whose arguments have the expected shape and meet the rules are
+# taken; any other is left to run, and fail with its reason, on its own.
+_ABSORB_SEND_JOBS = """
+WITH candidate AS (
+    SELECT id, args FROM procrastinate_jobs
+     WHERE queue_name = 'notifications' AND task_name = 'notifications.send'
+       AND status = 'todo' AND (scheduled_at IS NULL OR scheduled_at <= now())
+     ORDER BY priority DESC, id
+     LIMIT %(limit)s
+     FOR UPDATE SKIP LOCKED
+), shaped AS (
+    SELECT id, (args->>'userId')::uuid AS user_id, args->'payload' AS payload,
+           coalesce(args->>'urgency', 'normal') AS urgency, args->>'topic' AS topic,
+           (args->>'ttl')::integer AS ttl,
+           coalesce(args->>'dedupeKey', 'planner-job:' || id) AS dedupe_key
+      FROM candidate
+     WHERE args->>'userId' ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$'
+       AND coalesce(jsonb_typeof(args->'urgency'), 'string') = 'string'
+       AND coalesce(jsonb_typeof(args->'topic'), 'string') IN ('string', 'null')
+       AND coalesce(jsonb_typeof(args->'dedupeKey'), 'string') IN ('string', 'null')
+       AND coalesce(args->>'ttl', '0') ~ '^[0-9]{1,7}$'
+       AND args - ARRAY['userId', 'payload', 'urgency', 'topic', 'ttl', 'dedupeKey'] = '{}'
+), valid AS (
+    SELECT * FROM shaped
+     WHERE planner_notification_problem(user_id, payload, urgency, topic, ttl, dedupe_key)
+           IS NULL
+), queued AS (
+    SELECT id, planner_enqueue_notification(
+               user_id, payload, urgency, topic, ttl, dedupe_key, 'job') AS notification
+      FROM valid
+)
+SELECT count(procrastinate_finish_job_v1(id, 'succeeded', false)) AS taken FROM queued
+"""
+
+
+async def absorb_send_jobs(connector: BaseAsyncConnector, *, limit: int) -> int:
+    """Queue the notifications of up to `limit` `notifications.send` jobs waiting, and mark
+    those jobs done, in one transaction: how many were taken."""
+    row = await connector.execute_query_one_async(_ABSORB_SEND_JOBS, limit=limit)
+    return int(row["taken"])
+
+
+@dataclass(frozen=True)
+class Drained:
+    claimed: int  # notifications taken from the outbox
+    sending: list[int]  # those of them that got deliveries (their users have subscriptions)
+
+
+_DRAIN = sa.text(
+    """
+    WITH claimed AS (
+        UPDATE notifications SET drained_at = now()
+         WHERE id IN (
+            SELECT id FROM notifications WHERE drained_at IS NULL
+             ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED)
+        RETURNING id, user_id
+    ), made AS (
+        INSERT INTO push_deliveries (notification_id, subscription_id)
+        SELECT claimed.id, subscription.id
+          FROM claimed JOIN push_subscriptions AS subscription
+            ON subscription.user_id = claimed.user_id
+        ON CONFLICT DO NOTHING
+        RETURNING notification_id
+    )
+    SELECT (SELECT count(*) FROM claimed) AS claimed,
+           ARRAY(SELECT DISTINCT notification_id FROM made ORDER BY 1) AS sending
+    """
+)
+
+
+def drain(connection: sa.Connection, *, limit: int) -> Drained:
+    """Take up to `limit` waiting notifications (oldest first; others' locked ones are skipped)
+    and make their deliveries, one per subscription of their user."""
+    row = connection.execute(_DRAIN, {"limit": limit}).one()
+    return Drained(claimed=int(row.claimed), sending=list(row.sending))
+
+
+def waiting(connection: sa.Connection) -> bool:
+    """Whether a notification waits in the outbox."""
+    return bool(
+        connection.scalar(
+            sa.text("SELECT EXISTS (SELECT FROM notifications WHERE drained_at IS NULL)")
+        )
+    )
