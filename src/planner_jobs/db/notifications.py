@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from procrastinate.connector import BaseAsyncConnector
+from procrastinate import PsycopgConnector
 from sqlalchemy.dialects.postgresql import JSONB
 
 from planner_jobs.db import arrays
@@ -89,7 +89,7 @@ _ENQUEUE_ONE = (
 
 
 async def enqueue_one(
-    connector: BaseAsyncConnector, notification: NewNotification, *, source: str
+    connector: PsycopgConnector, notification: NewNotification, *, source: str
 ) -> int:
     """`enqueue()` of one notification, in a transaction of its own, on the job engine's own
     pool: the `notifications.send` job, whose cost per job is the way's throughput (a thread and
@@ -108,11 +108,12 @@ async def enqueue_one(
 
 
 # The `notifications.send` jobs waiting beside the one running, taken in one go: their
-# notifications queued (each job's id its deduplication key unless it has one), the jobs marked
-# succeeded with procrastinate's own function (3.10: a revision upgrading procrastinate checks
-# this statement). Only jobs whose arguments have the expected shape and meet the rules are
-# taken; any other is left to run, and fail with its reason, on its own.
-_ABSORB_SEND_JOBS = """
+# notifications queued (each job's id its deduplication key unless it has one) and the jobs
+# marked running; then finished with procrastinate's own function (3.10: a revision upgrading
+# procrastinate checks these statements), so their timeline reads started, succeeded. Only jobs
+# whose arguments have the expected shape and meet the rules are taken; any other is left to
+# run, and fail with its reason, on its own.
+_TAKE_SEND_JOBS = """
 WITH candidate AS (
     SELECT id, args FROM procrastinate_jobs
      WHERE queue_name = 'notifications' AND task_name = 'notifications.send'
@@ -141,15 +142,26 @@ WITH candidate AS (
                user_id, payload, urgency, topic, ttl, dedupe_key, 'job') AS notification
       FROM valid
 )
-SELECT count(procrastinate_finish_job_v1(id, 'succeeded', false)) AS taken FROM queued
+UPDATE procrastinate_jobs SET status = 'doing'
+  FROM queued WHERE procrastinate_jobs.id = queued.id
+RETURNING procrastinate_jobs.id
 """
+_FINISH = "SELECT procrastinate_finish_job_v1(id, 'succeeded', false) FROM unnest(%(ids)s) AS id"
 
 
-async def absorb_send_jobs(connector: BaseAsyncConnector, *, limit: int) -> int:
+async def absorb_send_jobs(connector: PsycopgConnector, *, limit: int) -> int:
     """Queue the notifications of up to `limit` `notifications.send` jobs waiting, and mark
     those jobs done, in one transaction: how many were taken."""
-    row = await connector.execute_query_one_async(_ABSORB_SEND_JOBS, limit=limit)
-    return int(row["taken"])
+    async with connector.pool.connection() as connection, connection.transaction():
+        taken = [
+            row[0]
+            for row in await (
+                await connection.execute(_TAKE_SEND_JOBS, {"limit": limit})
+            ).fetchall()
+        ]
+        if taken:
+            await connection.execute(_FINISH, {"ids": taken})
+    return len(taken)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import procrastinate
-from procrastinate.connector import BaseAsyncConnector
 from procrastinate.exceptions import JobAborted
 from procrastinate.retry import RetryValue
 
@@ -115,7 +114,7 @@ async def _send_notification(
 ) -> str:
     assert context.job.id is not None  # a job being run has its row
     connector = c.job_app.connector
-    assert isinstance(connector, BaseAsyncConnector)  # build_job_app's PsycopgConnector
+    assert isinstance(connector, procrastinate.PsycopgConnector)  # build_job_app's
     return await notifications.send_notification(
         connector,
         job_id=context.job.id,

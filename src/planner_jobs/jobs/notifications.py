@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 import procrastinate
 import psycopg
 import sqlalchemy as sa
-from procrastinate.connector import BaseAsyncConnector
+from procrastinate import PsycopgConnector
 from procrastinate.exceptions import ConnectorException, JobAborted
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from sqlalchemy.engine import Engine
@@ -73,7 +73,8 @@ class NotificationRetry(BaseRetryStrategy):
             return RetryDecision(retry_at=exception.at)
         if isinstance(exception, JobAborted):
             return RetryDecision(retry_in={"seconds": 0})
-        if isinstance(exception, sa.exc.OperationalError) and job.attempts < 20:
+        lost = (sa.exc.OperationalError, psycopg.OperationalError, ConnectorException)
+        if isinstance(exception, lost) and job.attempts < 20:
             return RetryDecision(retry_in={"seconds": 30})
         return None
 
@@ -129,7 +130,7 @@ def notify(engine: Engine, notification: NewNotification, *, source: str) -> int
 
 
 async def send_notification(
-    connector: BaseAsyncConnector, *, job_id: int, notification: NewNotification
+    connector: PsycopgConnector, *, job_id: int, notification: NewNotification
 ) -> str:
     """The `notifications.send` job (`{"userId", "payload"}`, and optional `urgency`, `topic`,
     `ttl`, `dedupeKey`): into the outbox, like every other way in. Without a key of its own,
