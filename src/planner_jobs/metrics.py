@@ -5,14 +5,7 @@ One `Metrics` object is built by the composition root and handed to whatever rec
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Iterator
-
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
-
-log = logging.getLogger(__name__)
 
 
 class Metrics:
@@ -30,6 +23,13 @@ class Metrics:
             ["task"],
             registry=self.registry,
             buckets=(0.005, 0.02, 0.1, 0.5, 1, 2.5, 5, 15, 60, 300, 1800),
+        )
+        self.job_wait = Histogram(
+            "planner_jobs_job_wait_seconds",
+            "Time a job waited to start since it was ready to run (queued, or scheduled).",
+            ["queue"],
+            registry=self.registry,
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300, 900, 3600),
         )
         self.rollover_user_days = Counter(
             "planner_jobs_rollover_user_days_closed_total",
@@ -95,23 +95,3 @@ class Metrics:
             ["format"],
             registry=self.registry,
         )
-
-    def gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:
-        """A gauge whose value `read()` computes at each scrape (from the database, say)."""
-        self.registry.register(_ReadAtScrape(name, documentation, read))
-
-
-class _ReadAtScrape(Collector):
-    def __init__(self, name: str, documentation: str, read: Callable[[], float]) -> None:
-        self.name, self.documentation, self.read = name, documentation, read
-
-    def describe(self) -> list[GaugeMetricFamily]:
-        return [GaugeMetricFamily(self.name, self.documentation)]
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        try:
-            value = self.read()
-        except Exception:  # a scrape must not fail because the database is away
-            log.warning("could not read %s", self.name, exc_info=True)
-            return
-        yield GaugeMetricFamily(self.name, self.documentation, value=value)

@@ -8,7 +8,6 @@ everything it builds: nothing below imports it. Nothing here runs at import time
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -17,7 +16,7 @@ from sqlalchemy.engine import Engine
 
 from planner_jobs.db.embedded import resolve_database_url
 from planner_jobs.db.engine import check_connection, create_engine, libpq_url
-from planner_jobs.jobs import rollover
+from planner_jobs.inspection.metrics import DatabaseCollector
 from planner_jobs.jobs.app import build_job_app
 from planner_jobs.metrics import Metrics
 from planner_jobs.push.keys import load_vapid_keys
@@ -53,7 +52,7 @@ def open_runtime(
             database_url=url,
             engine=engine,
             job_app=build_job_app(libpq_url(url), periodic=periodic),
-            metrics=_metrics(engine),
+            metrics=_metrics(engine, settings),
             storage=open_storage(settings),
             staging=StagingArea(settings.data_dir / "staging"),
             push=PushService(
@@ -67,11 +66,8 @@ def open_runtime(
         engine.dispose()
 
 
-def _metrics(engine: Engine) -> Metrics:
+def _metrics(engine: Engine, settings: Settings) -> Metrics:
+    """This process's counters, and the system's state read from the database at each scrape."""
     metrics = Metrics()
-    metrics.gauge(
-        "planner_jobs_rollover_lag_seconds",
-        "Age of the oldest user-day that is due and not closed yet.",
-        lambda: rollover.lag_seconds(engine, now=dt.datetime.now(dt.UTC)),
-    )
+    metrics.registry.register(DatabaseCollector(engine, stalled_after=settings.stalled_after))
     return metrics

@@ -65,9 +65,16 @@ class Settings(BaseSettings):
     reminder_grace: int = Field(default=900, ge=0)
     stalled_after: int = Field(default=60, ge=3)
     service_token: SecretStr | None = None
+    admin_password: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] | None = None  # None: text on a terminal, else JSON
 
-    @field_validator("service_token", mode="before")
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _empty_format_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("service_token", "admin_password", mode="before")
     @classmethod
     def _empty_token_is_unset(cls, value: object) -> object:
         return None if value == "" else value

@@ -37,6 +37,18 @@ COMMANDS = [
     ["export"],
     ["notify"],
     ["vapid-keys"],
+    ["status"],
+    ["jobs"],
+    ["jobs", "queues"],
+    ["jobs", "list"],
+    ["jobs", "show"],
+    ["jobs", "retry"],
+    ["jobs", "cancel"],
+    ["jobs", "schedule"],
+    ["exports"],
+    ["exports", "show"],
+    ["token"],
+    ["demo"],
 ]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -492,12 +493,17 @@ def test_a_bad_item_is_422_naming_its_index_and_field_and_nothing_is_queued(
         ([good, {"userId": user, "payload": "text"}], "notifications.1.payload"),
         ([good, {"userId": "nobody", "payload": {}}], "notifications.1.userId"),
         ([good, {"userId": user, "payload": {"a\x00": "b"}}], "notifications.1.payload"),
+        ([good, {"userId": user, "payload": {"n": float("nan")}}], "notifications.1.payload"),
+        ([{"userId": user, "payload": {}, "ttl": 2**40}], "notifications.0.ttl"),
+        ([{"userId": user, "payload": {}, "ttl": -1}], "notifications.0.ttl"),
         ([], "notifications"),
         ([good] * 1001, "notifications"),
     ]
     for items, field in cases:
-        response = service_client.post(
-            "/internal/notifications", json={"notifications": items}, headers=AUTH
+        response = service_client.post(  # Python's json, as a client's: NaN as it writes it
+            "/internal/notifications",
+            content=json.dumps({"notifications": items}),
+            headers={**AUTH, "Content-Type": "application/json"},
         )
         assert response.status_code == 422, (field, response.text)
         assert response.json()["message"].startswith(field), response.json()["message"]

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from planner_jobs import __version__
-from planner_jobs.api import exports, health, internal, push
+from planner_jobs.api import admin, exports, health, internal, push
 
 if TYPE_CHECKING:
     from planner_jobs.runtime import Runtime
@@ -31,6 +31,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(exports.router)
     app.include_router(push.router)
     app.include_router(internal.router)
+    app.include_router(admin.router)
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     return app

@@ -1,4 +1,4 @@
-"""Liveness and metrics endpoints for operators and Prometheus."""
+"""Probes and metrics for operators, orchestrators and Prometheus."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from planner_jobs.api.deps import RuntimeDep
 from planner_jobs.db.engine import check_connection
+from planner_jobs.db.migrate import ensure_schema_current
 from planner_jobs.errors import DatabaseUnavailable
 
 router = APIRouter(tags=["operations"])
@@ -19,15 +20,16 @@ class Health(BaseModel):
     detail: str | None = None
 
 
-@router.get(
-    "/healthz",
-    summary="200 when the database answers, else 503",
-    response_model=Health,
-    responses={503: {"model": Health, "description": "The database does not answer"}},
-)
-def healthz(runtime: RuntimeDep) -> JSONResponse:
+_READY = {
+    "response_model": Health,
+    "responses": {503: {"model": Health, "description": "The database is away or not migrated"}},
+}
+
+
+def _ready(runtime: RuntimeDep) -> JSONResponse:
     try:
         check_connection(runtime.engine)
+        ensure_schema_current(runtime.engine)
     except DatabaseUnavailable as exc:
         return JSONResponse(
             {"status": "unavailable", "detail": str(exc)},
@@ -36,9 +38,24 @@ def healthz(runtime: RuntimeDep) -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
+@router.get("/readyz", summary="200 when the database answers and its schema is current", **_READY)  # type: ignore[arg-type]
+def readyz(runtime: RuntimeDep) -> JSONResponse:
+    return _ready(runtime)
+
+
+@router.get("/healthz", summary="The same as /readyz", **_READY)  # type: ignore[arg-type]
+def healthz(runtime: RuntimeDep) -> JSONResponse:
+    return _ready(runtime)
+
+
+@router.get("/livez", summary="200 while the process runs (the database is not asked)")
+def livez() -> Health:
+    return Health(status="ok")
+
+
 @router.get(
     "/metrics",
-    summary="Prometheus metrics of this process",
+    summary="Prometheus metrics: this process's counters, and the system's state",
     response_class=Response,
     responses={
         200: {

@@ -16,7 +16,7 @@ from pydantic import Field
 
 from planner_jobs.api.deps import RuntimeDep
 from planner_jobs.api.schemas import Body, Problem
-from planner_jobs.domain.notifications import NewNotification
+from planner_jobs.domain.notifications import MAX_TTL, NewNotification
 from planner_jobs.domain.push import URGENCIES
 from planner_jobs.jobs.notifications import RefusedNotifications, raise_all_or_nothing
 
@@ -56,7 +56,7 @@ class NotificationIn(Body):
     payload: dict[str, Any] = Field(description="The browser receives its JSON text")
     urgency: str = Field("normal", json_schema_extra={"enum": list(URGENCIES)})
     topic: str | None = Field(None, json_schema_extra={"pattern": "^[A-Za-z0-9_-]{1,32}$"})
-    ttl: int | None = Field(None, json_schema_extra={"minimum": 0, "maximum": 2_419_200})
+    ttl: int | None = Field(None, json_schema_extra={"minimum": 0, "maximum": MAX_TTL})
     dedupe_key: str | None = Field(None, json_schema_extra={"minLength": 1, "maxLength": 200})
 
     def value(self) -> NewNotification:

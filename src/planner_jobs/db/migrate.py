@@ -7,6 +7,7 @@ or nothing.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +42,9 @@ def alembic_config(connection: sa.Connection | None = None) -> Config:
     return config
 
 
+@functools.cache
 def head_revision() -> str | None:
+    """The newest revision this version ships (read once per process)."""
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 

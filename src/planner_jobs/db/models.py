@@ -85,6 +85,12 @@ class User(Base):
                 "rollover_due_at IS NULL OR rollover_zone IS DISTINCT FROM timezone"
             ),
         ),
+        # Operators count the users whose rollover failed and waits to be retried.
+        Index(
+            "ix_users_rollover_retry_at",
+            "rollover_retry_at",
+            postgresql_where=text("rollover_retry_at IS NOT NULL"),
+        ),
         # Token cleanup reads only the users holding a token with an expiry.
         Index(
             "ix_users_password_reset_expires",
@@ -262,6 +268,10 @@ class ExportJob(Base):
             "expires_at",
             postgresql_where=text("status = 'complete'"),
         ),
+        # Operators see the newest exports first...
+        Index("ix_export_jobs_created_at", "created_at"),
+        # ...and count them by status (expired ones pile up forever: not those).
+        Index("ix_export_jobs_status", "status", postgresql_where=text("status <> 'expired'")),
         # ...and the files failed attempts may have left.
         Index(
             "ix_export_jobs_failed_with_file",
@@ -347,3 +357,30 @@ class PushDelivery(Base):
     last_error: Mapped[str | None]
     created_at: Mapped[dt.datetime] = created_at()
     delivered_at: Mapped[dt.datetime | None]
+
+
+class JobFailure(Base):
+    """One failed attempt of a job, as the worker saw it (procrastinate keeps no error)."""
+
+    __tablename__ = "job_failures"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    job_id: Mapped[int] = mapped_column(BigInteger, index=True)  # procrastinate_jobs.id
+    attempt: Mapped[int]
+    worker_id: Mapped[int | None] = mapped_column(BigInteger)
+    exception: Mapped[str]  # the exception's qualified name
+    message: Mapped[str]
+    traceback: Mapped[str]
+    failed_at: Mapped[dt.datetime] = created_at()
+
+
+class JobCount(Base):
+    """Jobs finished in one minute, by queue, task and outcome (added up by the workers)."""
+
+    __tablename__ = "job_counts"
+
+    minute: Mapped[dt.datetime] = mapped_column(primary_key=True)
+    queue: Mapped[str] = mapped_column(primary_key=True)
+    task: Mapped[str] = mapped_column(primary_key=True)
+    outcome: Mapped[str] = mapped_column(primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)

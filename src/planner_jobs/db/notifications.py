@@ -19,7 +19,7 @@ from procrastinate import PsycopgConnector
 from sqlalchemy.dialects.postgresql import JSONB
 
 from planner_jobs.db import arrays
-from planner_jobs.domain.notifications import NewNotification, nul_problem
+from planner_jobs.domain.notifications import NewNotification, unstorable_problem
 
 CHANNEL = "planner_notifications"  # NOTIFY'd by planner_enqueue_notification() on commit
 
@@ -63,7 +63,7 @@ def _values(notifications: Sequence[NewNotification]) -> dict[str, list[Any]]:
 
 def problems(connection: sa.Connection, notifications: Sequence[NewNotification]) -> dict[int, str]:
     """Index -> "argument: reason" for each notification the database would refuse."""
-    found = {i: p for i, n in enumerate(notifications) if (p := nul_problem(n)) is not None}
+    found = {i: p for i, n in enumerate(notifications) if (p := unstorable_problem(n)) is not None}
     if found or not notifications:
         return found
     rows = connection.execute(_PROBLEMS, _values(notifications))
@@ -147,6 +147,11 @@ UPDATE procrastinate_jobs SET status = 'doing'
 RETURNING procrastinate_jobs.id
 """
 _FINISH = "SELECT procrastinate_finish_job_v1(id, 'succeeded', false) FROM unnest(%(ids)s) AS id"
+_COUNT_TAKEN = """
+INSERT INTO job_counts (minute, queue, task, outcome, count)
+VALUES (date_trunc('minute', now()), 'notifications', 'notifications.send', 'succeeded', %(n)s)
+ON CONFLICT (minute, queue, task, outcome) DO UPDATE SET count = job_counts.count + EXCLUDED.count
+"""
 
 
 async def absorb_send_jobs(connector: PsycopgConnector, *, limit: int) -> int:
@@ -161,6 +166,7 @@ async def absorb_send_jobs(connector: PsycopgConnector, *, limit: int) -> int:
         ]
         if taken:
             await connection.execute(_FINISH, {"ids": taken})
+            await connection.execute(_COUNT_TAKEN, {"n": len(taken)})
     return len(taken)
 
 

@@ -24,6 +24,10 @@ from planner_jobs.storage.staging import StagingArea
 CONTEXT_KEY = "collaborators"
 
 
+class Rescheduled(Exception):
+    """The job asks to run again later (its retry strategy says when): not a failure."""
+
+
 class Collaborators(Protocol):
     @property
     def settings(self) -> Settings: ...

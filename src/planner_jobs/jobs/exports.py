@@ -35,6 +35,7 @@ from planner_jobs.domain.exports.formats import FORMATS, file_name
 from planner_jobs.domain.notifications import NewNotification
 from planner_jobs.errors import PlannerError
 from planner_jobs.jobs.notifications import raise_notifications
+from planner_jobs.logs import about_user
 from planner_jobs.metrics import Metrics
 from planner_jobs.storage.port import Storage, StorageError, TransientStorageError
 from planner_jobs.storage.staging import StagingArea
@@ -147,6 +148,18 @@ def export_json(
     }
 
 
+def describe(
+    engine: Engine, storage: Storage, export_id: uuid.UUID, *, url_ttl: int
+) -> dict[str, Any] | None:
+    """An export job as `export_json` shows it, now; None when there is no such export."""
+    with engine.connect() as connection:
+        job = db.get_job(connection, export_id)
+    if job is None:
+        return None
+    now = dt.datetime.now(dt.UTC)
+    return export_json(storage, job, now=now, url_ttl=dt.timedelta(seconds=url_ttl))
+
+
 def _instant(value: dt.datetime | None) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
@@ -224,6 +237,7 @@ def _build(
             job = db.claim_job(connection, export_id)
             if job is None:
                 return _Built("none", f"export {export_id} is not pending (nothing to do)")
+            about_user(job.user_id)
             db.record_storage_key(connection, job.id, storage_key(job))
         staging.sweep()  # the files of attempts that died on this machine
         with staging.open(job.id) as staged:

@@ -82,15 +82,20 @@ def retry_stalled_jobs(engine: Engine, *, stalled_after: float) -> StalledSummar
 @dataclass(frozen=True)
 class PruneSummary:
     hours: int
+    failures: int
 
     def line(self) -> str:
-        return f"deleted the jobs finished more than {self.hours} hours ago"
+        return (
+            f"deleted the jobs finished more than {self.hours} hours ago"
+            f" and {self.failures} recorded failures of theirs"
+        )
 
 
 def prune_finished_jobs(
     engine: Engine, *, hours: int = FINISHED_JOB_RETENTION_HOURS
 ) -> PruneSummary:
-    """Delete finished job rows older than `hours`, keeping the queue tables small."""
+    """Delete finished job rows older than `hours`, keeping the queue tables small, with the
+    failures recorded for them and the per-minute counts of that age."""
     with engine.begin() as connection:
         _query(
             connection,
@@ -99,7 +104,17 @@ def prune_finished_jobs(
             queue=None,
             statuses=["succeeded", "failed", "cancelled", "aborted"],
         )
-    return PruneSummary(hours=hours)
+        failures = connection.execute(
+            sa.text(
+                "DELETE FROM job_failures f WHERE NOT EXISTS"
+                " (SELECT FROM procrastinate_jobs j WHERE j.id = f.job_id)"
+            )
+        ).rowcount
+        connection.execute(
+            sa.text("DELETE FROM job_counts WHERE minute < now() - make_interval(hours => :h)"),
+            {"h": hours},
+        )
+    return PruneSummary(hours=hours, failures=failures)
 
 
 def _query(connection: sa.Connection, name: str, **parameters: Any) -> list[dict[str, Any]]:

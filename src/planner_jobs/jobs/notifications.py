@@ -31,12 +31,14 @@ from procrastinate.exceptions import ConnectorException, JobAborted
 from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from sqlalchemy.engine import Engine
 
+from planner_jobs.db import activity
 from planner_jobs.db import notifications as outbox
 from planner_jobs.db import push as db
 from planner_jobs.db.engine import with_reconnects
-from planner_jobs.domain.notifications import NewNotification, nul_problem
+from planner_jobs.domain.notifications import NewNotification, unstorable_problem
 from planner_jobs.domain.push import Outcome, classify, retry_delay
 from planner_jobs.errors import PlannerError
+from planner_jobs.jobs.context import Rescheduled
 from planner_jobs.metrics import Metrics
 from planner_jobs.push.sender import Answer, Message
 from planner_jobs.push.service import PushService
@@ -54,7 +56,7 @@ class BadNotification(PlannerError):
     """The database's rules refuse the notification (the message says which argument, why)."""
 
 
-class RetryLater(Exception):
+class RetryLater(Rescheduled):
     """Some deliveries wait for a retry: run the job again at `at`."""
 
     def __init__(self, at: dt.datetime) -> None:
@@ -85,7 +87,7 @@ def raise_notifications(
     """Queue notifications in the caller's transaction; their ids. `BadNotification` when the
     database refuses one (and then the transaction is not usable: roll it back)."""
     for notification in notifications:
-        if (problem := nul_problem(notification)) is not None:
+        if (problem := unstorable_problem(notification)) is not None:
             raise BadNotification(problem)
     try:
         return outbox.enqueue(connection, notifications, source=source)
@@ -139,6 +141,8 @@ async def send_notification(
     The job then takes the other `notifications.send` jobs waiting (up to `ABSORB`) in one
     transaction: the job engine's cost per job (a few milliseconds, more than sending) is
     paid once per batch under load; idle, a job runs alone."""
+    if (problem := unstorable_problem(notification)) is not None:
+        raise BadNotification(problem)
     if notification.dedupe_key is None:
         notification = dataclasses.replace(notification, dedupe_key=f"planner-job:{job_id}")
     try:
@@ -237,9 +241,18 @@ def _write(
     their earliest delivery still pending is due. A lost connection is tried again: the push
     services accepted these messages, and an answer not recorded is a message sent twice."""
 
+    delivered = sum(1 for outcome in outcomes if outcome.status == "delivered")
+
     def write() -> tuple[int, dt.datetime | None]:
         with engine.begin() as connection:
             db.record(connection, outcomes)
+            activity.add(
+                connection,
+                queue="notifications",
+                task="notifications.deliver",
+                what=activity.DELIVERED,
+                n=delivered,
+            )
             deleted = db.delete_subscriptions(connection, gone)
             next_at = db.next_attempt(connection, notifications) if notifications else None
         return deleted, next_at

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
+from planner_jobs.db import activity
 from planner_jobs.db import reminders as db
 from planner_jobs.domain.notifications import NewNotification
 from planner_jobs.domain.reminders import (
@@ -71,6 +72,15 @@ def send_reminders(
             db.mark_reminded(connection, due)
         sent += len(sending)
         skipped += len(due) - len(sending)
+    if sent:
+        with engine.begin() as connection:
+            activity.add(
+                connection,
+                queue="maintenance",
+                task="reminders.sweep",
+                what=activity.REMINDERS,
+                n=sent,
+            )
     if metrics is not None:
         metrics.reminders.labels(result="sent").inc(sent)
         metrics.reminders.labels(result="skipped").inc(skipped)

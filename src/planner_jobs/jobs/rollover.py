@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from planner_jobs.db import activity
 from planner_jobs.db import rollover as db
 from planner_jobs.domain.carry_over import carried_to
 from planner_jobs.domain.days import DaysToClose, day_bounds, days_to_close, require_aware
@@ -109,6 +110,15 @@ def sweep(
             for running in [pool.submit(sweeper) for _ in range(parallel)]:
                 running.result()
     summary.seconds = time.perf_counter() - started
+    if summary.user_days:
+        with engine.begin() as connection:  # after the sweep: no lock held across batches
+            activity.add(
+                connection,
+                queue="maintenance",
+                task="rollover.sweep",
+                what=activity.USER_DAYS,
+                n=summary.user_days,
+            )
     if metrics is not None:
         metrics.rollover_user_days.inc(summary.user_days)
         metrics.rollover_failures.inc(summary.failed)

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import procrastinate
 import procrastinate.worker
-from procrastinate.exceptions import JobAborted
-from procrastinate.middleware import AsyncCallNext, WorkerMiddleware
 
 from planner_jobs.jobs.context import CONTEXT_KEY, Collaborators
 from planner_jobs.jobs.maintenance import retry_stalled_jobs
+from planner_jobs.jobs.observer import JobObserver
 from planner_jobs.jobs.outbox import Relay, drain_all
-from planner_jobs.metrics import Metrics
 from planner_jobs.storage.staging import StagingArea
 
 log = logging.getLogger(__name__)
@@ -47,31 +44,9 @@ class WorkerPlan:
     shutdown_grace: float = SHUTDOWN_GRACE_SECONDS
 
 
-def metrics_middleware(metrics: Metrics) -> WorkerMiddleware:
-    """Count every job by task and outcome, and time it."""
-
-    async def middleware(
-        call_next: AsyncCallNext, context: procrastinate.JobContext, worker: Any
-    ) -> Any:
-        task = context.job.task_name
-        outcome = "failed"
-        started = time.perf_counter()
-        try:
-            result = await call_next()
-        except (JobAborted, asyncio.CancelledError):
-            outcome = "aborted"
-            raise
-        else:
-            outcome = "succeeded"
-            return result
-        finally:
-            metrics.jobs.labels(task=task, outcome=outcome).inc()
-            metrics.job_seconds.labels(task=task).observe(time.perf_counter() - started)
-
-    return middleware
-
-
-def worker_options(collaborators: Collaborators, plan: WorkerPlan) -> dict[str, Any]:
+def worker_options(
+    collaborators: Collaborators, plan: WorkerPlan, observer: JobObserver
+) -> dict[str, Any]:
     stalled_after = collaborators.settings.stalled_after
     return {
         "queues": list(plan.queues),
@@ -79,7 +54,7 @@ def worker_options(collaborators: Collaborators, plan: WorkerPlan) -> dict[str, 
         "name": "worker:" + ",".join(plan.queues),
         "shutdown_graceful_timeout": plan.shutdown_grace,
         "additional_context": {CONTEXT_KEY: collaborators},
-        "worker_middleware": [metrics_middleware(collaborators.metrics)],
+        "worker_middleware": [observer.middleware],
         # A worker silent for PLANNER_STALLED_AFTER is dead: a live one beats well inside it,
         # and one starting forgets the rows of dead ones (their jobs then count as stalled).
         "update_heartbeat_interval": min(HEARTBEAT_SECONDS, stalled_after / 3),
@@ -104,6 +79,7 @@ class WorkerRunner:
         self._burst = burst
         self._stopping = False
         self._worker: procrastinate.worker.Worker | None = None
+        self._observer = JobObserver(collaborators.job_app, collaborators.metrics)
 
     @property
     def stopping(self) -> bool:
@@ -135,7 +111,7 @@ class WorkerRunner:
             )
             if summary.retried or summary.failed:
                 log.info(summary.line())
-        helpers = []
+        helpers = [self._observer.run()]
         if "exports" in self._plan.queues:
             helpers.append(_sweep_staging(collaborators.staging))
         if "notifications" in self._plan.queues and not self._burst:
@@ -151,7 +127,7 @@ class WorkerRunner:
     async def _work(self) -> None:
         app = self._collaborators.job_app
         app.perform_import_paths()
-        options = worker_options(self._collaborators, self._plan)
+        options = worker_options(self._collaborators, self._plan, self._observer)
         drains = "notifications" in self._plan.queues
         while not self._stopping:
             if self._burst and drains:

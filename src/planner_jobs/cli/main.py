@@ -21,18 +21,18 @@ import sqlalchemy as sa
 from procrastinate.exceptions import ConnectorException
 from prometheus_client import start_http_server
 
-from planner_jobs import __version__
+from planner_jobs import __version__, logs
 from planner_jobs.db.migrate import ensure_schema_current, migrate
 from planner_jobs.domain.exports.formats import FORMAT_NAMES
 from planner_jobs.domain.notifications import NewNotification
 from planner_jobs.domain.push import URGENCIES
-from planner_jobs.errors import PlannerError
+from planner_jobs.errors import PlannerError, UsageError
 from planner_jobs.jobs import exports, notifications
 from planner_jobs.jobs.app import PERIODIC, QUEUES, Periodic
 from planner_jobs.jobs.worker import WorkerPlan
 from planner_jobs.push.keys import VapidKeys
 from planner_jobs.runtime import Runtime, open_runtime
-from planner_jobs.service import bind_socket, serve
+from planner_jobs.service import bind_socket, bound_address, serve
 from planner_jobs.settings import Settings, load_settings
 
 # What `planner-jobs run` starts: a worker per queue, so a long export never delays a reminder.
@@ -43,25 +43,20 @@ RUN_WORKERS = (
 )
 
 
-def _settings() -> Settings:
-    """The settings, read once per invocation (not at import, not for `--help`)."""
+def settings_of_command(**overrides: object) -> Settings:
+    """The settings, read once per invocation (not at import, not for `--help`), with the
+    command's own options over them; logging configured by them."""
     context = click.get_current_context()
-    settings = context.meta.get("planner.settings")
+    settings: Settings | None = context.meta.get("planner.settings")
     if settings is None:
-        settings = load_settings()
+        settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
         context.meta["planner.settings"] = settings
-        logging.basicConfig(
-            level=settings.log_level,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-            stream=sys.stderr,
-        )
-        for noisy in ("alembic.runtime.migration", "procrastinate.blueprints"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+        logs.configure(level=settings.log_level, format=settings.log_format)
     return settings
 
 
 @contextlib.contextmanager
-def _migrated_runtime(settings: Settings, *, periodic: bool = False) -> Iterator[Runtime]:
+def migrated_runtime(settings: Settings, *, periodic: bool = False) -> Iterator[Runtime]:
     """The runtime of a command that needs the current schema (one not migrated is refused)."""
     with open_runtime(settings, periodic=periodic) as runtime:
         ensure_schema_current(runtime.engine)
@@ -78,32 +73,84 @@ def cli() -> None:
     """
 
 
+def _listen_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    command = click.option(
+        "--port",
+        type=click.IntRange(0, 65535),
+        default=None,
+        help="Port of the HTTP API (default: PLANNER_PORT, 8000).",
+    )(command)
+    return click.option(
+        "--host",
+        default=None,
+        help="Address the HTTP API listens on (default: PLANNER_HOST, 127.0.0.1).",
+    )(command)
+
+
 @cli.command()
-def run() -> None:
-    """Everything on one machine: migrate, HTTP API, workers for every queue, the cron schedule.
+@_listen_options
+def run(host: str | None, port: int | None) -> None:
+    """Everything on one machine: migrate, the HTTP API (on PLANNER_HOST:PLANNER_PORT,
+    127.0.0.1:8000 unless told), workers for every queue, the cron schedule.
 
     Ctrl-C or SIGTERM stops it gracefully.
     """
-    settings = _settings()
+    settings = settings_of_command(host=host, port=port)
     sock = bind_socket(settings.host, settings.port)
     with open_runtime(settings) as runtime:
         logging.getLogger("planner_jobs").info(migrate(runtime.engine).summary())
         asyncio.run(serve(runtime, api_socket=sock, workers=RUN_WORKERS))
 
 
+@cli.command()
+@_listen_options
+def demo(host: str | None, port: int | None) -> None:
+    """Development only: fill the database with demo users in many time zones (days to close,
+    plans, routines, reminders due in the next minutes, push subscriptions to a receiver served
+    here that decrypts and prints what it gets), request an export, then run like `run` (the API
+    on PLANNER_HOST:PLANNER_PORT, 127.0.0.1:8000 unless told). The dashboard (/admin) shows
+    closed user-days, sent reminders and the export within a minute.
+    """
+    from planner_jobs.demo import ZONES, DemoReceiver, seed
+
+    settings = settings_of_command(host=host, port=port)
+    if settings.env == "production":
+        raise UsageError("planner-jobs demo is for development: PLANNER_ENV is production")
+    receiver = DemoReceiver()
+    settings = settings.model_copy(
+        update={"push_allowed_hosts": (*settings.push_allowed_hosts, receiver.host)}
+    )
+    sock = bind_socket(settings.host, settings.port)
+    say = logging.getLogger("planner_jobs.demo").info
+    with receiver.serving(), open_runtime(settings) as runtime:
+        say(migrate(runtime.engine).summary())
+        users = seed(runtime.engine, receiver, now=dt.datetime.now(dt.UTC))
+        export = exports.request_export(runtime.engine, users[0], "json").job
+        say(
+            "demo: %d users in %d time zones, export %s requested",
+            len(users),
+            len(ZONES),
+            export.id,
+        )
+        say("demo: the dashboard is at %s/admin", bound_address(sock))
+        say("demo: a token for the API: planner-jobs token %s", users[0])
+        asyncio.run(serve(runtime, api_socket=sock, workers=RUN_WORKERS))
+
+
 @cli.command(name="migrate")
 def migrate_command() -> None:
     """Create or upgrade the database schema (idempotent)."""
-    with open_runtime(_settings(), periodic=False) as runtime:
+    with open_runtime(settings_of_command(), periodic=False) as runtime:
         click.echo(migrate(runtime.engine).summary())
 
 
 @cli.command()
-def api() -> None:
-    """The HTTP API alone."""
-    settings = _settings()
+@_listen_options
+def api(host: str | None, port: int | None) -> None:
+    """The HTTP API alone, on PLANNER_HOST:PLANNER_PORT (127.0.0.1:8000 unless told)."""
+    settings = settings_of_command(host=host, port=port)
     sock = bind_socket(settings.host, settings.port)
-    with _migrated_runtime(settings) as runtime:
+    with migrated_runtime(settings) as runtime:
         asyncio.run(serve(runtime, api_socket=sock))
 
 
@@ -131,9 +178,9 @@ def api() -> None:
 )
 def worker(queues: Sequence[str], concurrency: int, burst: bool, metrics_port: int | None) -> None:
     """Job workers (any number of them, on any number of machines)."""
-    settings = _settings()
+    settings = settings_of_command()
     # Burst runs are one-off catch-ups: they do not schedule the periodic tasks.
-    with _migrated_runtime(settings, periodic=not burst) as runtime:
+    with migrated_runtime(settings, periodic=not burst) as runtime:
         if metrics_port is not None:
             try:
                 start_http_server(metrics_port, settings.host, registry=runtime.metrics.registry)
@@ -185,7 +232,7 @@ def _cron_command(spec: Periodic) -> click.Command:
     """`planner-jobs cron COMMAND`: the periodic task's own runner, once, printing its summary."""
 
     def run_once(now: dt.datetime | None = None) -> None:
-        with _migrated_runtime(_settings()) as runtime:
+        with migrated_runtime(settings_of_command()) as runtime:
             at = _now(now)
             with _progress(spec, runtime, at) as advance:
                 summary = spec.run(runtime, at, advance)
@@ -210,8 +257,8 @@ for _spec in PERIODIC:
 )
 def export_command(user_id: uuid.UUID, export_format: str) -> None:
     """Request an export for USER_ID as the API does; print the job as JSON."""
-    settings = _settings()
-    with _migrated_runtime(settings) as runtime:
+    settings = settings_of_command()
+    with migrated_runtime(settings) as runtime:
         now = dt.datetime.now(dt.UTC)
         job = exports.request_export(runtime.engine, user_id, export_format).job
         shown = exports.export_json(
@@ -253,7 +300,7 @@ def notify(
         ttl=ttl,
         dedupe_key=dedupe_key,
     )
-    with _migrated_runtime(_settings()) as runtime:
+    with migrated_runtime(settings_of_command()) as runtime:
         notification_id = notifications.notify(runtime.engine, notification, source="cli")
     click.echo(f"queued notification {notification_id} for user {user_id}")
 

@@ -1,0 +1,170 @@
+"""Benchmark: what an operator waits for on a busy installation.
+
+    python bench/inspection.py [--jobs 1000000] [--users 100000] [--runs 5] [--url postgresql://...]
+
+Loads JOBS finished jobs (a week of them, tests/job_history.py) and USERS users (a tenth of them
+due for their rollover, a hundredth backing off), a few jobs waiting, then times, each RUNS times:
+`planner-jobs status` as a separate process (what the operator types: the interpreter, the
+imports, the connection and the queries), the same queries in process (`views.status`), and a
+scrape of `/metrics` from a running `planner-jobs api` (goals: status < 1 s, /metrics < 200 ms).
+Prints the median and the worst of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent))
+from tests.job_history import add_finished_jobs
+
+from _support import create_database, database_url, drop_database, server
+from planner_jobs.db.engine import create_engine
+from planner_jobs.db.migrate import migrate
+from planner_jobs.inspection import views
+from planner_jobs.jobs.app import build_job_app
+from planner_jobs.jobs.defer import defer_in_transaction
+
+COMMAND = [sys.executable, "-m", "planner_jobs"]
+
+_USERS = """
+INSERT INTO users (email, timezone, created_at, rollover_due_at, rollover_retry_at, rollover_error)
+SELECT 'bench' || n || '@example.com', 'Europe/Paris', now() - interval '30 days',
+       now() + CASE WHEN n % 10 = 0 THEN interval '-3 minutes' ELSE interval '10 hours' END,
+       CASE WHEN n % 100 = 0 THEN now() + interval '5 minutes' END,
+       CASE WHEN n % 100 = 0 THEN 'bench: broken data' END
+  FROM generate_series(1, :users) AS n
+"""
+
+
+def seed(url: str, *, jobs: int, users: int) -> None:
+    engine = create_engine(url)
+    try:
+        migrate(engine)
+        started = time.perf_counter()
+        with engine.begin() as c:
+            c.execute(sa.text(_USERS), {"users": users})
+        with engine.connect() as c:
+            add_finished_jobs(c, jobs)
+        job_app = build_job_app(url, periodic=False)
+        with engine.begin() as c:
+            for n in range(50):
+                defer_in_transaction(c, job_app, "tokens.cleanup", timestamp=n)
+        with engine.connect() as c:
+            c.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
+        took = time.perf_counter() - started
+        print(f"seeded {jobs:,} finished jobs and {users:,} users in {took:.0f} s")
+    finally:
+        engine.dispose()
+
+
+def timed(runs: int, action: object) -> list[float]:
+    took = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        action()  # type: ignore[operator]
+        took.append(time.perf_counter() - started)
+    return took
+
+
+def line(what: str, took: list[float], goal: float | None = None) -> None:
+    median, worst = statistics.median(took), max(took)
+    verdict = ""
+    if goal is not None:
+        verdict = f"  (goal < {goal * 1000:.0f} ms: {'met' if worst < goal else 'NOT met'})"
+    print(f"{what:<46} median {median * 1000:7.1f} ms   worst {worst * 1000:7.1f} ms{verdict}")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=1_000_000)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--url", default=None, help="a server to create the database on")
+    args = parser.parse_args()
+
+    with server(args.url) as server_url:
+        name = create_database(server_url)
+        url = database_url(server_url, name)
+        try:
+            seed(url, jobs=args.jobs, users=args.users)
+            environment = {
+                **{k: v for k, v in os.environ.items() if not k.startswith("PLANNER_")},
+                "PLANNER_DATABASE_URL": url,
+                "PLANNER_DATA_DIR": tempfile.mkdtemp(prefix="planner-bench-"),
+                "PLANNER_LOG_LEVEL": "WARNING",
+            }
+
+            def status() -> None:
+                subprocess.run(
+                    [*COMMAND, "status"], env=environment, check=True, capture_output=True
+                )
+
+            def version() -> None:
+                subprocess.run(
+                    [*COMMAND, "--version"], env=environment, check=True, capture_output=True
+                )
+
+            print(
+                f"on {args.jobs:,} finished jobs and {args.users:,} users, {args.runs} runs each:"
+            )
+            line("planner-jobs status (a process, end to end)", timed(args.runs, status), 1.0)
+            line("  of which starting Python and the CLI", timed(args.runs, version))
+            engine = create_engine(url)
+            with engine.connect() as c:
+                line(
+                    "  of which the queries (views.status)",
+                    timed(args.runs, lambda: views.status(c, stalled_after=60)),
+                )
+            engine.dispose()
+
+            port = free_port()
+            api = subprocess.Popen(
+                [*COMMAND, "api", "--port", str(port)],
+                env=environment,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                deadline = time.monotonic() + 60
+                while True:
+                    try:
+                        urllib.request.urlopen(f"http://127.0.0.1:{port}/livez", timeout=2).read()
+                        break
+                    except OSError:
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.2)
+
+                def scrape() -> None:
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read()
+
+                scrape()  # the first opens the pool's connection
+                line("GET /metrics (planner-jobs api)", timed(args.runs * 4, scrape), 0.2)
+            finally:
+                api.terminate()
+                api.wait(timeout=30)
+        finally:
+            drop_database(server_url, name)
+
+
+if __name__ == "__main__":
+    main()
