@@ -6,8 +6,8 @@ import pytest
 import sqlalchemy as sa
 
 from planner_jobs.db.models import User
-from planner_jobs.jobs.app import QUEUES
 from planner_jobs.jobs.defer import defer_in_transaction
+from planner_jobs.jobs.queues import QUEUES
 from planner_jobs.jobs.worker import WorkerPlan
 from planner_jobs.runtime import Runtime, open_runtime
 from planner_jobs.service import serve

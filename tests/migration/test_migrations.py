@@ -43,6 +43,14 @@ def test_the_migrated_schema_is_exactly_the_models(engine: Engine) -> None:
     assert differences == []
 
 
+def test_the_head_the_service_checks_for_is_the_newest_migration() -> None:
+    from alembic.script import ScriptDirectory
+
+    from planner_jobs.db.migrate import alembic_config
+
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
 def test_migrate_twice_changes_nothing_the_second_time(empty_database_url: str) -> None:
     engine = create_engine(empty_database_url)
 

@@ -14,38 +14,31 @@ import logging
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import sqlalchemy as sa
-from procrastinate.exceptions import ConnectorException
-from prometheus_client import start_http_server
 
-from planner_jobs import __version__, logs
-from planner_jobs.db.migrate import ensure_schema_current, migrate
+from planner_jobs import __version__
 from planner_jobs.domain.exports.formats import FORMAT_NAMES
-from planner_jobs.domain.notifications import NewNotification
 from planner_jobs.domain.push import URGENCIES
 from planner_jobs.errors import PlannerError, UsageError
-from planner_jobs.jobs import exports, notifications
-from planner_jobs.jobs.app import PERIODIC, QUEUES, Periodic
-from planner_jobs.jobs.worker import WorkerPlan
-from planner_jobs.push.keys import VapidKeys
-from planner_jobs.runtime import Runtime, open_runtime
-from planner_jobs.service import bind_socket, bound_address, serve
-from planner_jobs.settings import Settings, load_settings
+from planner_jobs.jobs.queues import QUEUES
 
-# What `planner-jobs run` starts: a worker per queue, so a long export never delays a reminder.
-RUN_WORKERS = (
-    WorkerPlan(queues=("notifications",), concurrency=8),
-    WorkerPlan(queues=("exports",), concurrency=2),
-    WorkerPlan(queues=("maintenance",), concurrency=2),
-)
+if TYPE_CHECKING:
+    from planner_jobs.jobs.app import Periodic
+    from planner_jobs.runtime import Runtime
+    from planner_jobs.settings import Settings
+
+# Each command imports what it uses: `planner-jobs status` or `--help` does not load the job
+# engine, the push service or the migrations (on a small machine, a second of imports).
 
 
 def settings_of_command(**overrides: object) -> Settings:
     """The settings, read once per invocation (not at import, not for `--help`), with the
     command's own options over them; logging configured by them."""
+    from planner_jobs import logs
+    from planner_jobs.settings import load_settings
+
     context = click.get_current_context()
     settings: Settings | None = context.meta.get("planner.settings")
     if settings is None:
@@ -58,6 +51,9 @@ def settings_of_command(**overrides: object) -> Settings:
 @contextlib.contextmanager
 def migrated_runtime(settings: Settings, *, periodic: bool = False) -> Iterator[Runtime]:
     """The runtime of a command that needs the current schema (one not migrated is refused)."""
+    from planner_jobs.db.migrate import ensure_schema_current
+    from planner_jobs.runtime import open_runtime
+
     with open_runtime(settings, periodic=periodic) as runtime:
         ensure_schema_current(runtime.engine)
         yield runtime
@@ -95,11 +91,16 @@ def run(host: str | None, port: int | None) -> None:
 
     Ctrl-C or SIGTERM stops it gracefully.
     """
+    from planner_jobs.db.migrate import migrate
+    from planner_jobs.jobs.worker import ONE_MACHINE
+    from planner_jobs.runtime import open_runtime
+    from planner_jobs.service import bind_socket, serve
+
     settings = settings_of_command(host=host, port=port)
     sock = bind_socket(settings.host, settings.port)
     with open_runtime(settings) as runtime:
         logging.getLogger("planner_jobs").info(migrate(runtime.engine).summary())
-        asyncio.run(serve(runtime, api_socket=sock, workers=RUN_WORKERS))
+        asyncio.run(serve(runtime, api_socket=sock, workers=ONE_MACHINE))
 
 
 @cli.command()
@@ -111,7 +112,12 @@ def demo(host: str | None, port: int | None) -> None:
     on PLANNER_HOST:PLANNER_PORT, 127.0.0.1:8000 unless told). The dashboard (/admin) shows
     closed user-days, sent reminders and the export within a minute.
     """
+    from planner_jobs.db.migrate import migrate
     from planner_jobs.demo import ZONES, DemoReceiver, seed
+    from planner_jobs.jobs import exports
+    from planner_jobs.jobs.worker import ONE_MACHINE
+    from planner_jobs.runtime import open_runtime
+    from planner_jobs.service import bind_socket, bound_address, serve
 
     settings = settings_of_command(host=host, port=port)
     if settings.env == "production":
@@ -134,12 +140,15 @@ def demo(host: str | None, port: int | None) -> None:
         )
         say("demo: the dashboard is at %s/admin", bound_address(sock))
         say("demo: a token for the API: planner-jobs token %s", users[0])
-        asyncio.run(serve(runtime, api_socket=sock, workers=RUN_WORKERS))
+        asyncio.run(serve(runtime, api_socket=sock, workers=ONE_MACHINE))
 
 
 @cli.command(name="migrate")
 def migrate_command() -> None:
     """Create or upgrade the database schema (idempotent)."""
+    from planner_jobs.db.migrate import migrate
+    from planner_jobs.runtime import open_runtime
+
     with open_runtime(settings_of_command(), periodic=False) as runtime:
         click.echo(migrate(runtime.engine).summary())
 
@@ -148,6 +157,8 @@ def migrate_command() -> None:
 @_listen_options
 def api(host: str | None, port: int | None) -> None:
     """The HTTP API alone, on PLANNER_HOST:PLANNER_PORT (127.0.0.1:8000 unless told)."""
+    from planner_jobs.service import bind_socket, serve
+
     settings = settings_of_command(host=host, port=port)
     sock = bind_socket(settings.host, settings.port)
     with migrated_runtime(settings) as runtime:
@@ -178,6 +189,11 @@ def api(host: str | None, port: int | None) -> None:
 )
 def worker(queues: Sequence[str], concurrency: int, burst: bool, metrics_port: int | None) -> None:
     """Job workers (any number of them, on any number of machines)."""
+    from prometheus_client import start_http_server
+
+    from planner_jobs.jobs.worker import WorkerPlan
+    from planner_jobs.service import serve
+
     settings = settings_of_command()
     # Burst runs are one-off catch-ups: they do not schedule the periodic tasks.
     with migrated_runtime(settings, periodic=not burst) as runtime:
@@ -223,7 +239,25 @@ def _now(value: dt.datetime | None) -> dt.datetime:
     return value if value is not None else dt.datetime.now(dt.UTC)
 
 
-@cli.group()
+class _CronGroup(click.Group):
+    """`planner-jobs cron`: a subcommand per periodic task of the catalogue, loaded only when
+    `cron` itself is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from planner_jobs.jobs.app import PERIODIC
+
+        return sorted(spec.command for spec in PERIODIC)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        from planner_jobs.jobs.app import PERIODIC
+
+        for spec in PERIODIC:
+            if spec.command == cmd_name:
+                return _cron_command(spec)
+        return None
+
+
+@cli.group(cls=_CronGroup)
 def cron() -> None:
     """Run one of the periodic tasks once, now (workers run them on their schedule)."""
 
@@ -242,10 +276,6 @@ def _cron_command(spec: Periodic) -> click.Command:
     return NOW(command) if spec.takes_now else command
 
 
-for _spec in PERIODIC:
-    cron.add_command(_cron_command(_spec))
-
-
 @cli.command(name="export")
 @click.argument("user_id", type=click.UUID)
 @click.option(
@@ -257,6 +287,8 @@ for _spec in PERIODIC:
 )
 def export_command(user_id: uuid.UUID, export_format: str) -> None:
     """Request an export for USER_ID as the API does; print the job as JSON."""
+    from planner_jobs.jobs import exports
+
     settings = settings_of_command()
     with migrated_runtime(settings) as runtime:
         now = dt.datetime.now(dt.UTC)
@@ -292,6 +324,9 @@ def notify(
 ) -> None:
     """Queue a notification to every browser USER_ID subscribed (the rules of planner_notify:
     an unknown user or a bad value is an error, and nothing is queued)."""
+    from planner_jobs.domain.notifications import NewNotification
+    from planner_jobs.jobs import notifications
+
     notification = NewNotification(
         user_id=user_id,
         payload={"title": title, "body": body},
@@ -308,6 +343,8 @@ def notify(
 @cli.command(name="vapid-keys")
 def vapid_keys() -> None:
     """Print a new VAPID key pair (set the private one as PLANNER_VAPID_PRIVATE_KEY)."""
+    from planner_jobs.push.keys import VapidKeys
+
     keys = VapidKeys.generate()
     click.echo(f"PLANNER_VAPID_PRIVATE_KEY={keys.private_raw}")
     click.echo(f"public key (applicationServerKey): {keys.application_server_key}")
@@ -348,12 +385,28 @@ def main(argv: Sequence[str] | None = None) -> None:
         _fail("aborted", code=130)
     except PlannerError as exc:
         _fail(str(exc), code=1)
-    except (sa.exc.OperationalError, ConnectorException) as exc:
-        reason = exc.orig if isinstance(exc, sa.exc.OperationalError) else exc.__cause__
-        _fail(f"the database connection failed: {reason or exc}", code=1)
     except KeyboardInterrupt:
         _fail("interrupted", code=130)
+    except Exception as exc:
+        reason = _connection_failure(exc)
+        if reason is None:
+            raise
+        _fail(f"the database connection failed: {reason}", code=1)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _connection_failure(exc: Exception) -> object | None:
+    """Why the database could not be reached, if that is what `exc` says (else None). The
+    libraries are looked up, not imported: a command that raised theirs has loaded them."""
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    if sa_exc is not None and isinstance(exc, sa_exc.OperationalError):
+        reason: object = exc.orig or exc
+        return reason
+    procrastinate_exc = sys.modules.get("procrastinate.exceptions")
+    if procrastinate_exc is not None and isinstance(exc, procrastinate_exc.ConnectorException):
+        cause: object = exc.__cause__ or exc
+        return cause
+    return None
 
 
 def _fail(message: str, *, code: int) -> None:

@@ -6,17 +6,32 @@ people, or as JSON with `--json`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import uuid
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from planner_jobs.cli.main import Instant, migrated_runtime, settings_of_command
 from planner_jobs.errors import PlannerError, UsageError
 from planner_jobs.inspection.text import ago, duration
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from planner_jobs.settings import Settings
+
+
+@contextlib.contextmanager
+def _database(settings: Settings | None = None) -> Iterator[Engine]:
+    from planner_jobs.inspection.database import open_database
+
+    with open_database(settings or settings_of_command()) as engine:
+        yield engine
+
 
 JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
@@ -45,9 +60,9 @@ def status(as_json: bool) -> None:
     from planner_jobs.inspection import views
 
     settings = settings_of_command()
-    with migrated_runtime(settings) as runtime, runtime.engine.connect() as connection:
+    with _database(settings) as engine, engine.connect() as connection:
         seen = views.status(connection, stalled_after=settings.stalled_after)
-        url = runtime.engine.url.set(drivername="postgresql")
+        url = engine.url.set(drivername="postgresql")
         database = url.render_as_string(hide_password=True)
     if as_json:
         _echo_json({"database": database, **seen.as_json()})
@@ -123,7 +138,7 @@ def jobs_queues(as_json: bool) -> None:
     """Each queue: jobs by status and the age of its oldest ready job."""
     from planner_jobs.inspection import views
 
-    with migrated_runtime(settings_of_command()) as runtime, runtime.engine.connect() as c:
+    with _database() as engine, engine.connect() as c:
         queues = views.queues(c)
     if as_json:
         _echo_json(views.as_json(queues))
@@ -158,7 +173,7 @@ def jobs_list(
     """Jobs, newest first."""
     from planner_jobs.inspection import views
 
-    with migrated_runtime(settings_of_command()) as runtime, runtime.engine.connect() as c:
+    with _database() as engine, engine.connect() as c:
         found = views.jobs(
             c, queue=queue, task=task, status=status_, before=before, since=since, limit=limit
         )
@@ -194,7 +209,7 @@ def jobs_show(job_id: int, as_json: bool) -> None:
     from planner_jobs.inspection import views
 
     settings = settings_of_command()
-    with migrated_runtime(settings) as runtime, runtime.engine.connect() as c:
+    with _database(settings) as engine, engine.connect() as c:
         detail = views.job(c, job_id, stalled_after=settings.stalled_after)
     if detail is None:
         raise UsageError(f"there is no job {job_id}")
@@ -223,7 +238,7 @@ def jobs_show(job_id: int, as_json: bool) -> None:
 def _act(job_id: int, as_json: bool, action: Callable[[Any, int], str]) -> None:
     from planner_jobs.inspection.actions import JobActionRefused
 
-    with migrated_runtime(settings_of_command()) as runtime, runtime.engine.begin() as c:
+    with _database() as engine, engine.begin() as c:
         try:
             done = action(c, job_id)
         except JobActionRefused as exc:
@@ -258,7 +273,7 @@ def jobs_schedule(as_json: bool) -> None:
     """Each periodic task: its cron, its last and next tick, its last success."""
     from planner_jobs.inspection import views
 
-    with migrated_runtime(settings_of_command()) as runtime, runtime.engine.connect() as c:
+    with _database() as engine, engine.connect() as c:
         now = views.database_now(c)
         entries = views.schedule(c, now=now)
     if as_json:

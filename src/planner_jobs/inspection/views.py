@@ -11,7 +11,8 @@ from croniter import croniter
 
 from planner_jobs.db import activity
 from planner_jobs.db.migrate import current_revision, head_revision
-from planner_jobs.jobs.app import PERIODIC, QUEUES, TASKS
+from planner_jobs.jobs.app import PERIODIC, TASKS
+from planner_jobs.jobs.queues import QUEUES
 
 STATUSES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
 UNFINISHED = ("todo", "doing", "failed", "cancelled", "aborted")  # counted exactly, row by row

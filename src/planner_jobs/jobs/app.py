@@ -20,7 +20,7 @@ import inspect
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import procrastinate
 from procrastinate.exceptions import JobAborted
@@ -31,9 +31,7 @@ from planner_jobs.db.pool import checked_when_idle
 from planner_jobs.domain.notifications import NewNotification
 from planner_jobs.jobs import exports, maintenance, notifications, reminders, rollover, tokens
 from planner_jobs.jobs.context import Collaborators, collaborators_of
-
-Queue = Literal["exports", "notifications", "maintenance"]
-QUEUES: tuple[Queue, ...] = ("exports", "notifications", "maintenance")
+from planner_jobs.jobs.queues import Queue
 
 
 class Summary(Protocol):

@@ -9,17 +9,19 @@ collaborator they use as an argument.
 
 from __future__ import annotations
 
-from typing import Protocol
-
-import procrastinate
-from sqlalchemy.engine import Engine
+from typing import TYPE_CHECKING, Protocol
 
 from planner_jobs.errors import PlannerError
-from planner_jobs.metrics import Metrics
-from planner_jobs.push.service import PushService
-from planner_jobs.settings import Settings
-from planner_jobs.storage.port import Storage
-from planner_jobs.storage.staging import StagingArea
+
+if TYPE_CHECKING:  # named here, built by the composition root, loaded by whoever runs jobs
+    import procrastinate
+    from sqlalchemy.engine import Engine
+
+    from planner_jobs.metrics import Metrics
+    from planner_jobs.push.service import PushService
+    from planner_jobs.settings import Settings
+    from planner_jobs.storage.port import Storage
+    from planner_jobs.storage.staging import StagingArea
 
 CONTEXT_KEY = "collaborators"
 

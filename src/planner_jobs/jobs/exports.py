@@ -29,7 +29,6 @@ import sqlalchemy as sa
 from procrastinate.exceptions import JobAborted
 from sqlalchemy.engine import Engine
 
-from planner_jobs.db import export_data
 from planner_jobs.db import exports as db
 from planner_jobs.domain.exports.formats import FORMATS, file_name
 from planner_jobs.domain.notifications import NewNotification
@@ -268,6 +267,8 @@ def _write(
             isolation_level="REPEATABLE READ", postgresql_readonly=True
         )
         with snapshot.begin():
+            from planner_jobs.db import export_data  # the ORM models: a worker's cost only
+
             data = export_data.read_export_data(
                 snapshot,
                 job.user_id,

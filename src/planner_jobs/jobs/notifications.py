@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import procrastinate
@@ -40,8 +41,10 @@ from planner_jobs.domain.push import Outcome, classify, retry_delay
 from planner_jobs.errors import PlannerError
 from planner_jobs.jobs.context import Rescheduled
 from planner_jobs.metrics import Metrics
-from planner_jobs.push.sender import Answer, Message
-from planner_jobs.push.service import PushService
+
+if TYPE_CHECKING:
+    from planner_jobs.push.sender import Answer
+    from planner_jobs.push.service import PushService
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +181,8 @@ async def deliver(
     procrastinate's schedule share it): a worker whose clock ran behind would otherwise find
     fresh deliveries not yet due and reschedule itself until its clock caught up.
     """
+    from planner_jobs.push.sender import Message  # the worker's, not every importer's, cost
+
     clock, due = await asyncio.to_thread(_due, engine, notifications)
     sender = push.sender()
     gate = asyncio.Semaphore(IN_FLIGHT)

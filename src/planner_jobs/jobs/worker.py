@@ -44,6 +44,14 @@ class WorkerPlan:
     shutdown_grace: float = SHUTDOWN_GRACE_SECONDS
 
 
+# What `planner-jobs run` starts: a worker per queue, so a long export never delays a reminder.
+ONE_MACHINE = (
+    WorkerPlan(queues=("notifications",), concurrency=8),
+    WorkerPlan(queues=("exports",), concurrency=2),
+    WorkerPlan(queues=("maintenance",), concurrency=2),
+)
+
+
 def worker_options(
     collaborators: Collaborators, plan: WorkerPlan, observer: JobObserver
 ) -> dict[str, Any]:
