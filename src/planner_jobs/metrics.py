@@ -52,6 +52,18 @@ class Metrics:
             "Users rolled over in UTC because their time zone is not an IANA name.",
             registry=self.registry,
         )
+        self.rollover_streak_effects = Counter(
+            "planner_jobs_rollover_streak_effects_total",
+            "User-days closed, by what closing them did to the streak (extended, vacation,"
+            " day_off, freeze, reset).",
+            ["effect"],
+            registry=self.registry,
+        )
+        self.push_held = Counter(
+            "planner_jobs_push_held_total",
+            "Push deliveries held until the end of their user's quiet hours.",
+            registry=self.registry,
+        )
         self.exports = Counter(
             "planner_jobs_exports_total",
             "Exports finished, by format and outcome (complete, failed).",

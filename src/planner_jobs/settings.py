@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     push_allowed_hosts: Annotated[tuple[str, ...], NoDecode] = DEFAULT_PUSH_ALLOWED_HOSTS
     push_ttl: int = Field(default=86400, ge=0, le=28 * 24 * 3600)
     streak_threshold: int = Field(default=75, ge=1, le=100)
+    freeze_every: int = Field(default=7, ge=1, le=366)
+    freeze_max: int = Field(default=2, ge=0, le=100)
     reminder_grace: int = Field(default=900, ge=0)
     stalled_after: int = Field(default=60, ge=3)
     service_token: SecretStr | None = None

@@ -83,8 +83,15 @@ def seed(runtime: Runtime) -> tuple[uuid.UUID, uuid.UUID]:
         c.execute(
             sa.text(
                 "INSERT INTO performance_history"
-                " (user_id, day, completed_tasks, total_tasks, score, threshold)"
-                " VALUES (:u, '2026-03-06', 2, 3, 66.67, 75)"
+                " (user_id, day, completed_tasks, total_tasks, score, threshold, streak_effect)"
+                " VALUES (:u, '2026-03-06', 2, 3, 66.67, 75, 'day_off')"
+            ),
+            {"u": ada},
+        )
+        c.execute(
+            sa.text(
+                "INSERT INTO streaks (user_id, current, longest, last_activity_date, freezes)"
+                " VALUES (:u, 4, 6, '2026-03-05', 2)"
             ),
             {"u": ada},
         )
@@ -154,6 +161,13 @@ def test_an_export_is_built_stored_and_downloaded_through_a_signed_link(
         assert sorted(t["title"] for t in document["tasks"]) == sorted(TRICKY)
         assert document["user"]["email"] == "ada@example.com"
         assert document["performanceHistory"][0]["score"] == 66.67
+        assert document["performanceHistory"][0]["streakEffect"] == "day_off"
+        assert document["streak"] == {
+            "current": 4,
+            "longest": 6,
+            "lastActivityDate": "2026-03-05",
+            "freezes": 2,
+        }
         # Instants in the user's zone (Europe/Paris) with the offset of the day.
         assert document["user"]["createdAt"] == "2026-03-01T09:00:00+01:00"
         completed = {t["completedAt"] for t in document["tasks"]} - {None}
@@ -162,7 +176,11 @@ def test_an_export_is_built_stored_and_downloaded_through_a_signed_link(
     elif fmt == "csv":
         assert '"Commas, ""quotes"", and\nnew lines"' in text
         assert "'=HYPERLINK" in text
+        assert "2026-03-06,2,3,66.67,day_off" in text
+        assert "4,6,2026-03-05,2" in text
     else:
+        assert "| 2026-03-06 | 2 | 3 | 66.67% | kept (day off) |" in text
+        assert "streak freezes held: 2." in text
         assert "Ünïcødé 日本語 🧭" in text
         assert "<b>" not in text
     with runtime.engine.connect() as c:

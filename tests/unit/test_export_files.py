@@ -51,7 +51,7 @@ def data() -> ExportData:
     return ExportData(
         exported_at=T0,
         user=UserRow("u-1", "ada@example.com", "Asia/Kathmandu", T0),
-        streak=StreakRow(3, 9, "2026-03-06"),
+        streak=StreakRow(3, 9, "2026-03-06", 1),
         goals=iter(
             [
                 GoalRow(f"g-{n}", title, title, "2026-12-31", None, T0)
@@ -87,8 +87,8 @@ def data() -> ExportData:
         ),
         history=iter(
             [
-                DayRow("2026-03-06", 2, 3, Decimal("66.67")),
-                DayRow("2026-03-07", 0, 0, None),
+                DayRow("2026-03-06", 2, 3, Decimal("66.67"), "freeze"),
+                DayRow("2026-03-07", 0, 0, None, None),
             ]
         ),
         activity=iter([ActivityRow(f"a-{n}", "note", t, T0) for n, t in enumerate(NASTY)]),
@@ -112,7 +112,12 @@ def test_json_round_trips_every_value() -> None:
         "timezone": "Asia/Kathmandu",
         "createdAt": "2026-03-07T16:15:00+05:45",
     }
-    assert document["streak"] == {"current": 3, "longest": 9, "lastActivityDate": "2026-03-06"}
+    assert document["streak"] == {
+        "current": 3,
+        "longest": 9,
+        "lastActivityDate": "2026-03-06",
+        "freezes": 1,
+    }
     assert [task["title"] for task in document["tasks"]] == NASTY
     assert [task["notes"] for task in document["tasks"]] == NASTY
     assert set(document["tasks"][0]) == {
@@ -130,8 +135,20 @@ def test_json_round_trips_every_value() -> None:
     assert document["tasks"][3]["planDate"] == "2026-03-07"
     assert document["dailyRoutines"][0]["tasks"][2]["title"] == NASTY[2]
     assert document["performanceHistory"] == [
-        {"day": "2026-03-06", "completedTasks": 2, "totalTasks": 3, "score": 66.67},
-        {"day": "2026-03-07", "completedTasks": 0, "totalTasks": 0, "score": None},
+        {
+            "day": "2026-03-06",
+            "completedTasks": 2,
+            "totalTasks": 3,
+            "score": 66.67,
+            "streakEffect": "freeze",
+        },
+        {
+            "day": "2026-03-07",
+            "completedTasks": 0,
+            "totalTasks": 0,
+            "score": None,
+            "streakEffect": None,
+        },
     ]
     assert [entry["message"] for entry in document["activityLogs"]] == NASTY
 
@@ -150,6 +167,7 @@ def test_csv_is_a_zip_of_rfc4180_files_with_snake_case_headers() -> None:
 
     assert set(files) == {
         "user.csv",
+        "streak.csv",
         "tasks.csv",
         "goals.csv",
         "routine_tasks.csv",
@@ -172,9 +190,14 @@ def test_csv_is_a_zip_of_rfc4180_files_with_snake_case_headers() -> None:
         "goal_id",
         "created_at",
     ]
-    assert files["performance_history.csv"][1:] == [
-        ["2026-03-06", "2", "3", "66.67"],
-        ["2026-03-07", "0", "0", ""],
+    assert files["streak.csv"] == [
+        ["current", "longest", "last_activity_date", "freezes"],
+        ["3", "9", "2026-03-06", "1"],
+    ]
+    assert files["performance_history.csv"] == [
+        ["day", "completed_tasks", "total_tasks", "score", "streak_effect"],
+        ["2026-03-06", "2", "3", "66.67", "freeze"],
+        ["2026-03-07", "0", "0", "", ""],
     ]
     with zipfile.ZipFile(io.BytesIO(raw)) as archive:
         assert b"\r\n" in archive.read("tasks.csv")  # RFC 4180 line endings
@@ -221,3 +244,12 @@ def test_escaped_text_shows_the_same_characters(value: str) -> None:
     )
 
     assert unescaped == " ".join(value.splitlines())
+
+
+def test_markdown_says_what_each_day_did_to_the_streak_and_the_freezes_held() -> None:
+    document = render(write_markdown).decode("utf-8")
+
+    assert "streak freezes held: 1." in document
+    assert "| Day | Completed | Total | Score | Streak |" in document
+    assert "| 2026-03-06 | 2 | 3 | 66.67% | kept (freeze used) |" in document
+    assert "| 2026-03-07 | 0 | 0 | n/a |  |" in document

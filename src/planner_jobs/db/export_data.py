@@ -72,9 +72,9 @@ def read_export_data(
         ).where(User.id == user_id)
     ).one()
     streak = connection.execute(
-        sa.select(Streak.current, Streak.longest, _iso(Streak.last_activity_date)).where(
-            Streak.user_id == user_id
-        )
+        sa.select(
+            Streak.current, Streak.longest, _iso(Streak.last_activity_date), Streak.freezes
+        ).where(Streak.user_id == user_id)
     ).one_or_none()
     return ExportData(
         exported_at=user[4],
@@ -243,6 +243,7 @@ def _history(user_id: uuid.UUID) -> Query:
             PerformanceHistory.completed_tasks,
             PerformanceHistory.total_tasks,
             PerformanceHistory.score,
+            PerformanceHistory.streak_effect,
         )
         .where(PerformanceHistory.user_id == user_id)
         .order_by(PerformanceHistory.day)

@@ -31,6 +31,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from planner_jobs.domain.exports.formats import FORMAT_NAMES
 from planner_jobs.domain.push import URGENCIES
+from planner_jobs.domain.streaks import StreakEffect
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -42,6 +43,7 @@ NAMING_CONVENTION = {
 
 CARRY_OVER_MODES = ("next_day", "inbox", "none")
 EXPORT_STATUSES = ("pending", "processing", "complete", "failed", "expired")
+STREAK_EFFECTS = tuple(effect.value for effect in StreakEffect)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -75,6 +77,7 @@ class User(Base):
     __table_args__ = (
         CheckConstraint("streak_threshold BETWEEN 1 AND 100", name="streak_threshold_percent"),
         CheckConstraint(_in("carry_over", CARRY_OVER_MODES), name="carry_over_mode"),
+        CheckConstraint("days_off BETWEEN 0 AND 127", name="days_off_mask"),
         # The rollover tick finds its work through these two: users whose next day is due...
         Index("ix_users_rollover_due_at", "rollover_due_at"),
         # ...and users it has not planned yet (new rows, or a changed time zone).
@@ -107,6 +110,12 @@ class User(Base):
     password_reset_expires: Mapped[dt.datetime | None]
     streak_threshold: Mapped[int | None] = mapped_column(SmallInteger)
     carry_over: Mapped[str] = mapped_column(server_default=text("'next_day'"))
+    # Streak protection and quiet hours, set by the main app (domain.streaks, domain.quiet_hours).
+    days_off: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))  # bit 0: Monday
+    vacation_start: Mapped[dt.date | None]  # inclusive local dates; a vacation needs both
+    vacation_end: Mapped[dt.date | None]
+    quiet_hours_start: Mapped[dt.time | None]  # local wall-clock times; may wrap midnight
+    quiet_hours_end: Mapped[dt.time | None]
     # Rollover bookkeeping, all nullable: NULL means "not planned yet", which the tick fixes.
     rollover_next_date: Mapped[dt.date | None]  # the first local date not yet closed
     rollover_due_at: Mapped[dt.datetime | None]  # when that date becomes due (its next midnight)
@@ -226,6 +235,7 @@ class PerformanceHistory(Base):
             "total_tasks >= 0 AND completed_tasks BETWEEN 0 AND total_tasks", name="counts"
         ),
         CheckConstraint("threshold BETWEEN 1 AND 100", name="threshold_percent"),
+        CheckConstraint(_in("streak_effect", STREAK_EFFECTS), name="streak_effect"),
     )
 
     user_id: Mapped[uuid.UUID] = mapped_column(
@@ -236,10 +246,12 @@ class PerformanceHistory(Base):
     total_tasks: Mapped[int]
     score: Mapped[Decimal | None] = mapped_column(Numeric(5, 2))
     threshold: Mapped[int] = mapped_column(SmallInteger)
+    streak_effect: Mapped[str | None]  # what closing the day did (null: closed before 0008)
 
 
 class Streak(Base):
     __tablename__ = "streaks"
+    __table_args__ = (CheckConstraint("freezes >= 0", name="freezes_not_negative"),)
 
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
@@ -247,6 +259,7 @@ class Streak(Base):
     current: Mapped[int] = mapped_column(server_default=text("0"))
     longest: Mapped[int] = mapped_column(server_default=text("0"))
     last_activity_date: Mapped[dt.date | None]
+    freezes: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
 
 
 class ExportJob(Base):

@@ -30,6 +30,7 @@ from planner_jobs.db.models import (
     User,
 )
 from planner_jobs.domain.carry_over import CarryOver
+from planner_jobs.domain.streaks import Protection
 from planner_jobs.domain.streaks import Streak as StreakValue
 
 
@@ -41,6 +42,7 @@ class ClaimedUser:
     streak_threshold: int | None
     carry_over: CarryOver
     next_date: dt.date | None
+    protection: Protection  # as the row is now: each date it closes reads it so
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class DayRecord:
     total: int
     score: Decimal | None
     threshold: int
+    streak_effect: str
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,9 @@ def _claim(
             User.streak_threshold,
             User.carry_over,
             User.rollover_next_date,
+            User.days_off,
+            User.vacation_start,
+            User.vacation_end,
         )
         .where(where)
         .limit(limit)
@@ -173,6 +179,11 @@ def _claim(
             streak_threshold=row.streak_threshold,
             carry_over=_CARRY_OVER[row.carry_over],
             next_date=row.rollover_next_date,
+            protection=Protection(
+                days_off=row.days_off,
+                vacation_start=row.vacation_start,
+                vacation_end=row.vacation_end,
+            ),
         )
         for row in connection.execute(query)
     ]
@@ -293,11 +304,20 @@ def record_days(connection: sa.Connection, records: Sequence[DayRecord]) -> set[
         total_tasks=(sa.Integer(), [r.total for r in records]),
         score=(sa.Numeric(5, 2), [r.score for r in records]),
         threshold=(sa.SmallInteger(), [r.threshold for r in records]),
+        streak_effect=(sa.Text(), [r.streak_effect for r in records]),
     )
     statement = (
         insert(PerformanceHistory)
         .from_select(
-            ["user_id", "day", "completed_tasks", "total_tasks", "score", "threshold"],
+            [
+                "user_id",
+                "day",
+                "completed_tasks",
+                "total_tasks",
+                "score",
+                "threshold",
+                "streak_effect",
+            ],
             sa.select(rows),
         )
         .on_conflict_do_nothing(index_elements=["user_id", "day"])
@@ -346,15 +366,26 @@ def move_unfinished(connection: sa.Connection, closings: Sequence[Closing]) -> N
 def read_streaks(
     connection: sa.Connection, user_ids: Iterable[uuid.UUID]
 ) -> dict[uuid.UUID, StreakValue]:
+    """The streaks of the users, locked until the batch commits: a freeze the main app grants
+    meanwhile waits, rather than being overwritten by the batch's count."""
     ids = sa.bindparam("user_ids", list(user_ids), type_=ARRAY(sa.Uuid()))
     rows = connection.execute(
-        sa.select(Streak.user_id, Streak.current, Streak.longest, Streak.last_activity_date).where(
-            Streak.user_id == sa.any_(ids)
+        sa.select(
+            Streak.user_id,
+            Streak.current,
+            Streak.longest,
+            Streak.last_activity_date,
+            Streak.freezes,
         )
+        .where(Streak.user_id == sa.any_(ids))
+        .with_for_update()
     ).all()
     return {
         row.user_id: StreakValue(
-            current=row.current, longest=row.longest, last_activity_date=row.last_activity_date
+            current=row.current,
+            longest=row.longest,
+            last_activity_date=row.last_activity_date,
+            freezes=row.freezes,
         )
         for row in rows
     }
@@ -369,9 +400,10 @@ def save_streaks(connection: sa.Connection, streaks: dict[uuid.UUID, StreakValue
         current=(sa.Integer(), [s.current for s in streaks.values()]),
         longest=(sa.Integer(), [s.longest for s in streaks.values()]),
         last_activity_date=(sa.Date(), [s.last_activity_date for s in streaks.values()]),
+        freezes=(sa.SmallInteger(), [s.freezes for s in streaks.values()]),
     )
     statement = insert(Streak).from_select(
-        ["user_id", "current", "longest", "last_activity_date"], sa.select(rows)
+        ["user_id", "current", "longest", "last_activity_date", "freezes"], sa.select(rows)
     )
     connection.execute(
         statement.on_conflict_do_update(
@@ -380,6 +412,7 @@ def save_streaks(connection: sa.Connection, streaks: dict[uuid.UUID, StreakValue
                 "current": statement.excluded.current,
                 "longest": statement.excluded.longest,
                 "last_activity_date": statement.excluded.last_activity_date,
+                "freezes": statement.excluded.freezes,
             },
         )
     )

@@ -29,6 +29,7 @@ from procrastinate.retry import RetryValue
 from planner_jobs.db.engine import connect_kwargs
 from planner_jobs.db.pool import checked_when_idle
 from planner_jobs.domain.notifications import NewNotification
+from planner_jobs.domain.streaks import FreezeRules
 from planner_jobs.jobs import exports, maintenance, notifications, reminders, rollover, tokens
 from planner_jobs.jobs.context import Collaborators, collaborators_of
 from planner_jobs.jobs.queues import Queue
@@ -169,6 +170,7 @@ def _rollover(c: Collaborators, now: dt.datetime, on_batch: Progress | None) -> 
         c.engine,
         now=now,
         default_threshold=c.settings.streak_threshold,
+        freeze_rules=FreezeRules(every=c.settings.freeze_every, most=c.settings.freeze_max),
         metrics=c.metrics,
         on_batch=on_batch,
     )

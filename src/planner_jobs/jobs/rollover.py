@@ -13,9 +13,10 @@ import logging
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -24,7 +25,18 @@ from planner_jobs.db import activity
 from planner_jobs.db import rollover as db
 from planner_jobs.domain.carry_over import carried_to
 from planner_jobs.domain.days import DaysToClose, day_bounds, days_to_close, require_aware
-from planner_jobs.domain.streaks import Streak, effective_threshold, meets_goal, score
+from planner_jobs.domain.notifications import NewNotification
+from planner_jobs.domain.streaks import (
+    DEFAULT_FREEZE_RULES,
+    FreezeRules,
+    Streak,
+    StreakEffect,
+    effective_threshold,
+    freeze_notice,
+    meets_goal,
+    score,
+)
+from planner_jobs.jobs.notifications import raise_notifications
 from planner_jobs.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -52,6 +64,7 @@ class SweepSummary:
     unknown_zones: int = 0
     failed: int = 0
     seconds: float = 0.0
+    effects: Counter[StreakEffect] = field(default_factory=Counter)
 
     def line(self) -> str:
         text = f"closed {self.user_days} user-days for {self.users} users in {self.seconds:.2f} s"
@@ -63,8 +76,9 @@ class SweepSummary:
         return text + (f" ({'; '.join(notes)})" if notes else "")
 
     def add(self, other: SweepSummary) -> None:
-        for field in ("user_days", "users", "unknown_zones", "failed"):
-            setattr(self, field, getattr(self, field) + getattr(other, field))
+        for name in ("user_days", "users", "unknown_zones", "failed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.effects.update(other.effects)
 
 
 def sweep(
@@ -72,6 +86,7 @@ def sweep(
     *,
     now: dt.datetime,
     default_threshold: int,
+    freeze_rules: FreezeRules = DEFAULT_FREEZE_RULES,
     batch_size: int = BATCH_SIZE,
     parallel: int = PARALLEL_SWEEPERS,
     metrics: Metrics | None = None,
@@ -96,7 +111,7 @@ def sweep(
                 if not users:
                     return
                 batch = _close_batch_or_each(
-                    connection, users, now=now, threshold=default_threshold
+                    connection, users, now=now, threshold=default_threshold, rules=freeze_rules
                 )
             with lock:
                 summary.add(batch)
@@ -124,16 +139,25 @@ def sweep(
         metrics.rollover_failures.inc(summary.failed)
         metrics.rollover_unknown_zones.inc(summary.unknown_zones)
         metrics.rollover_seconds.observe(summary.seconds)
+        for effect, n in summary.effects.items():
+            metrics.rollover_streak_effects.labels(effect=effect.value).inc(n)
     return summary
 
 
 def _close_batch_or_each(
-    connection: sa.Connection, users: Sequence[db.ClaimedUser], *, now: dt.datetime, threshold: int
+    connection: sa.Connection,
+    users: Sequence[db.ClaimedUser],
+    *,
+    now: dt.datetime,
+    threshold: int,
+    rules: FreezeRules,
 ) -> SweepSummary:
     """Close the batch in one go; if a row breaks it, close its users one by one instead."""
     try:
         with connection.begin_nested():
-            return close_batch(connection, users, now=now, default_threshold=threshold)
+            return close_batch(
+                connection, users, now=now, default_threshold=threshold, freeze_rules=rules
+            )
     except _ROW_ERRORS as exc:
         log.warning(
             "a rollover batch of %d users failed (%s): closing them one by one",
@@ -144,7 +168,11 @@ def _close_batch_or_each(
     for user in users:
         try:
             with connection.begin_nested():
-                summary.add(close_batch(connection, [user], now=now, default_threshold=threshold))
+                summary.add(
+                    close_batch(
+                        connection, [user], now=now, default_threshold=threshold, freeze_rules=rules
+                    )
+                )
         except _ROW_ERRORS as exc:
             log.error(
                 "rollover of user %s failed, retrying after %s: %s",
@@ -163,12 +191,14 @@ def close_batch(
     *,
     now: dt.datetime,
     default_threshold: int,
+    freeze_rules: FreezeRules = DEFAULT_FREEZE_RULES,
     max_days: int = MAX_DAYS_PER_CLAIM,
 ) -> SweepSummary:
     """Close the due days of `users` (locked by the caller), oldest first, one day-step at a time.
 
     Each step closes at most one date per user, so a later date sees what closing the earlier one
-    did (carried tasks, reset routines), exactly as if every day had been closed on time.
+    did (carried tasks, reset routines, freezes earned or spent), exactly as if every day had
+    been closed on time.
     """
     plans: dict[uuid.UUID, DaysToClose] = {
         user.id: days_to_close(
@@ -185,8 +215,16 @@ def close_batch(
     summary = SweepSummary(users=len(closing_users))
     for step in range(max((len(plans[u.id].days) for u in closing_users), default=0)):
         stepping = [user for user in closing_users if len(plans[user.id].days) > step]
-        summary.user_days += _close_step(
-            connection, stepping, plans, streaks, step=step, default_threshold=default_threshold
+        summary.add(
+            _close_step(
+                connection,
+                stepping,
+                plans,
+                streaks,
+                step=step,
+                default_threshold=default_threshold,
+                rules=freeze_rules,
+            )
         )
     db.save_streaks(
         connection, {user.id: streaks[user.id] for user in closing_users if user.id in streaks}
@@ -220,7 +258,8 @@ def _close_step(
     *,
     step: int,
     default_threshold: int,
-) -> int:
+    rules: FreezeRules,
+) -> SweepSummary:
     closings = []
     for user in users:
         plan = plans[user.id]
@@ -232,8 +271,16 @@ def _close_step(
     contents = db.read_and_prepare(connection, closings)
     empty = db.DayContents()
     records = []
+    after: dict[uuid.UUID, tuple[Streak, StreakEffect]] = {}
     for user, closing in zip(users, closings, strict=True):
         held = contents.get(user.id, empty)
+        threshold = effective_threshold(user.streak_threshold, default_threshold)
+        after[user.id] = streaks.get(user.id, Streak()).after(
+            closing.day,
+            met=meets_goal(held.completed, held.total, threshold),
+            protection=user.protection,
+            rules=rules,
+        )
         records.append(
             db.DayRecord(
                 user_id=user.id,
@@ -241,16 +288,31 @@ def _close_step(
                 completed=held.completed,
                 total=held.total,
                 score=score(held.completed, held.total),
-                threshold=effective_threshold(user.streak_threshold, default_threshold),
+                threshold=threshold,
+                streak_effect=after[user.id][1].value,
             )
         )
     recorded = db.record_days(connection, records)
+    summary = SweepSummary(user_days=len(recorded))
+    notices = []
     for record in records:
-        if record.user_id in recorded:
-            met = meets_goal(record.completed, record.total, record.threshold)
-            streaks[record.user_id] = streaks.get(record.user_id, Streak()).after(
-                record.day, met=met
+        if record.user_id not in recorded:
+            continue  # its row was there already: the streak moved when it was written
+        streak, effect = after[record.user_id]
+        streaks[record.user_id] = streak
+        summary.effects[effect] += 1
+        if effect is StreakEffect.FREEZE:
+            notices.append(
+                NewNotification(
+                    user_id=record.user_id,
+                    payload=freeze_notice(record.day, streak),
+                    urgency="low",
+                    topic="streak-freeze",
+                    dedupe_key=f"streak-freeze:{record.day.isoformat()}",
+                )
             )
+    if notices:
+        raise_notifications(connection, notices, source="rollover")
     db.move_unfinished(
         connection,
         [
@@ -261,7 +323,7 @@ def _close_step(
             and carried_to(closing.carry_over, done=False) is not None
         ],
     )
-    return len(recorded)
+    return summary
 
 
 def count_users_with_work(engine: Engine, *, now: dt.datetime) -> int:

@@ -40,7 +40,8 @@ ROUTINE_TASK_COLUMNS = (
     "completed",
     "completed_at",
 )
-HISTORY_COLUMNS = ("day", "completed_tasks", "total_tasks", "score")
+STREAK_COLUMNS = ("current", "longest", "last_activity_date", "freezes")
+HISTORY_COLUMNS = ("day", "completed_tasks", "total_tasks", "score", "streak_effect")
 ACTIVITY_COLUMNS = ("id", "kind", "message", "created_at")
 
 
@@ -55,6 +56,7 @@ def write_csv_zip(data: ExportData, out: IO[bytes]) -> None:
             USER_COLUMNS,
             [(user.id, user.email, user.timezone, user.created_at)],
         )
+        _file(archive, "streak.csv", STREAK_COLUMNS, [data.streak] if data.streak else [])
         _file(
             archive,
             "goals.csv",
@@ -117,7 +119,10 @@ def write_csv_zip(data: ExportData, out: IO[bytes]) -> None:
             archive,
             "performance_history.csv",
             HISTORY_COLUMNS,
-            ((d.day, d.completed_tasks, d.total_tasks, d.score) for d in data.history),
+            (
+                (d.day, d.completed_tasks, d.total_tasks, d.score, d.streak_effect)
+                for d in data.history
+            ),
         )
         _file(
             archive,

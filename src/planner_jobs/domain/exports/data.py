@@ -27,6 +27,7 @@ class StreakRow(NamedTuple):
     current: int
     longest: int
     last_activity_date: Day | None
+    freezes: int
 
 
 class GoalRow(NamedTuple):
@@ -71,6 +72,7 @@ class DayRow(NamedTuple):
     completed_tasks: int
     total_tasks: int
     score: Decimal | None
+    streak_effect: str | None  # None: closed before streak effects were recorded
 
 
 class ActivityRow(NamedTuple):

@@ -38,6 +38,7 @@ def write_json(data: ExportData, out: IO[bytes]) -> None:
             "current": data.streak.current,
             "longest": data.streak.longest,
             "lastActivityDate": data.streak.last_activity_date,
+            "freezes": data.streak.freezes,
         },
     }
     out.write(_encode(head)[:-1].encode())  # the object stays open for the sections
@@ -111,6 +112,7 @@ def day_json(day: DayRow) -> dict[str, Any]:
         "completedTasks": day.completed_tasks,
         "totalTasks": day.total_tasks,
         "score": None if day.score is None else float(day.score),
+        "streakEffect": day.streak_effect,
     }
 
 

@@ -12,6 +12,14 @@ from typing import IO
 
 from planner_jobs.domain.exports.data import SCHEMA_VERSION, ExportData
 
+# What closing each day did to the streak, as the history table says it.
+STREAK_EFFECT_WORDS = {
+    "extended": "extended",
+    "vacation": "kept (vacation)",
+    "day_off": "kept (day off)",
+    "freeze": "kept (freeze used)",
+    "reset": "reset",
+}
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _BACKSLASHED = frozenset(string.punctuation) - set(_HTML)
 
@@ -61,7 +69,8 @@ def write_markdown(data: ExportData, out: IO[bytes]) -> None:
         last = data.streak.last_activity_date
         w(
             f"Current streak: {data.streak.current} days; longest: {data.streak.longest} days"
-            + (f"; last day that met the goal: {last}." if last else ".")
+            + (f"; last day that met the goal: {last}" if last else "")
+            + f"; streak freezes held: {data.streak.freezes}."
         )
     w()
     w("## Goals")
@@ -110,11 +119,12 @@ def write_markdown(data: ExportData, out: IO[bytes]) -> None:
     w()
     w("## Performance history")
     w()
-    w("| Day | Completed | Total | Score |")
-    w("|---|---:|---:|---:|")
+    w("| Day | Completed | Total | Score | Streak |")
+    w("|---|---:|---:|---:|---|")
     for day in data.history:
         score = "n/a" if day.score is None else f"{day.score}%"
-        w(f"| {day.day} | {day.completed_tasks} | {day.total_tasks} | {score} |")
+        effect = STREAK_EFFECT_WORDS.get(day.streak_effect or "", "")
+        w(f"| {day.day} | {day.completed_tasks} | {day.total_tasks} | {score} | {effect} |")
     w()
     w("## Activity log")
     w()
