@@ -119,7 +119,9 @@ def play(engine: Engine, scenario: Scenario, rules: FreezeRules) -> tuple[Day, .
     closed_with: dict[dt.date, Settings] = {}
     last_end = due_at(dates[-1], zone)
     instants = [last_end + dt.timedelta(seconds=s) for s in scenario.sweeps]
-    for at, chosen in zip([*instants, last_end], [*scenario.settings, scenario.settings[-1]]):
+    for at, chosen in zip(
+        [*instants, last_end], [*scenario.settings, scenario.settings[-1]], strict=True
+    ):
         with engine.begin() as c:
             start_end = vacation_dates(dates[0], chosen.vacation)
             c.execute(
