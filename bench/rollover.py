@@ -2,11 +2,14 @@
 
     python bench/rollover.py [--users 100000] [--naive-users N] [--url postgresql://...]
 
-Seeds USERS users due at the same midnight (each with a plan of 5 tasks, 3 done, and a 5-step
-routine, 3 done) through the contract's columns only, clones the seed twice, closes one clone
-with `planner_jobs.jobs.rollover.sweep` and the other with a per-user ORM loop (load the user's
-tasks, count, insert, update, commit, next user), checks both wrote the same history, and prints
-users/s, the ratio, peak RSS of each process, and where the sweep's time goes (SQL vs Python).
+Seeds USERS users due at the same midnight (each with a plan of 5 tasks, 3 done, a 5-step
+routine, 3 done, and a running streak) through the contract's columns only, clones the seed
+three times, closes one clone with `planner_jobs.jobs.rollover.sweep` and another with a
+per-user ORM loop (load the user's tasks, count, insert, update, commit, next user), checks
+both wrote the same history, and prints users/s, the ratio, peak RSS of each process, and where
+the sweep's time goes (SQL vs Python). The third clone's users get random days off, vacations
+and freezes (the day closed misses the goal, so every rule is taken) and are swept too: its
+throughput is printed beside the plain sweep's.
 """
 
 from __future__ import annotations
@@ -63,7 +66,37 @@ INSERT INTO daily_routines (user_id, name) SELECT id, 'morning' FROM users;
 INSERT INTO routine_tasks (routine_id, title, position, completed, completed_at)
     SELECT r.id, 'step ' || k, k, k <= 3, CASE WHEN k <= 3 THEN :done_at END
       FROM daily_routines r, generate_series(1, 5) AS k;
+INSERT INTO streaks (user_id, current, longest)
+    SELECT id, 1 + abs(hashtext(id::text)) % 20, 20 FROM users;
 """
+# The same users with the protections the main app may set: random weekdays off, a vacation
+# for a quarter of them around the closed day, and 0 to 2 freezes held.
+PROTECT = """
+UPDATE users SET days_off = abs(hashtext(email)) % 128,
+       vacation_start = CASE WHEN abs(hashtext(email || 'v')) % 4 = 0 THEN :day - 1 END,
+       vacation_end = CASE WHEN abs(hashtext(email || 'v')) % 4 = 0 THEN :day + 3 END;
+UPDATE streaks SET freezes = abs(hashtext(user_id::text || 'f')) % 3;
+"""
+
+
+def protect(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        for statement in PROTECT.split(";"):
+            if statement.strip():
+                connection.execute(sa.text(statement), {"day": DAY})
+    engine.dispose()
+    vacuum_analyze(url)
+
+
+def effects_of(url: str) -> dict[str, int]:
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.text("SELECT streak_effect, count(*) FROM performance_history GROUP BY 1")
+        ).all()
+    engine.dispose()
+    return {str(effect): count for effect, count in rows}
 
 
 def seed(url: str, users: int) -> float:
@@ -221,10 +254,13 @@ def main() -> None:
         print(f"seeding {args.users:,} users (5 plan tasks, 5 routine steps each)...", flush=True)
         took = seed(database_url(server_url, seed_name), args.users)
         print(f"  seeded in {took:.1f} s")
-        names = [create_database(server_url, template=seed_name) for _ in range(2)]
+        names = [create_database(server_url, template=seed_name) for _ in range(3)]
         try:
-            fast_url, naive_url = (database_url(server_url, n) for n in names)
+            fast_url, naive_url, protected_url = (database_url(server_url, n) for n in names)
+            protect(protected_url)
             fast = run_phase(__file__, "--phase", "sweep", "--database", fast_url)
+            protected = run_phase(__file__, "--phase", "sweep", "--database", protected_url)
+            effects = effects_of(protected_url)
             naive_args = ["--phase", "naive", "--database", naive_url]
             if args.naive_users:
                 naive_args += ["--naive-users", str(args.naive_users)]
@@ -255,6 +291,12 @@ def main() -> None:
         f" (SQL {naive['sql_seconds']:.2f} s in {naive['statements']} statements)"
     )
     print(f"ratio: {fast_rate / naive_rate:.1f}x; same history rows: {same}")
+    protected_rate = protected["users"] / protected["seconds"]  # type: ignore[operator]
+    print(
+        f"sweep with days off, vacations and freezes: {protected['users']:,} users"
+        f" in {protected['seconds']:.2f} s = {protected_rate:,.0f} users/s"
+        f" ({protected_rate / fast_rate:.0%} of the sweep without them); effects: {effects}"
+    )
 
 
 if __name__ == "__main__":

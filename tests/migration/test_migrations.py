@@ -80,6 +80,46 @@ def test_migrate_upgrades_an_older_schema_keeping_its_data(empty_database_url: s
     engine.dispose()
 
 
+def test_0008_keeps_the_main_apps_earlier_rows_working(empty_database_url: str) -> None:
+    """Streak protection arrives defaulted or null: a user, a streak and a closed day written
+    before it read as unprotected, no freeze held, and an effect not recorded."""
+    engine = create_engine(empty_database_url)
+    migrate(engine, "0007")
+    with engine.begin() as c:
+        user = c.scalar(sa.text("INSERT INTO users (email) VALUES ('old@x.com') RETURNING id"))
+        c.execute(
+            sa.text("INSERT INTO streaks (user_id, current, longest) VALUES (:u, 3, 4)"),
+            {"u": user},
+        )
+        c.execute(
+            sa.text(
+                "INSERT INTO performance_history"
+                " (user_id, day, completed_tasks, total_tasks, score, threshold)"
+                " VALUES (:u, '2026-03-06', 1, 1, 100, 75)"
+            ),
+            {"u": user},
+        )
+
+    migrate(engine, "0008")
+
+    with engine.connect() as c:
+        assert tuple(
+            c.execute(
+                sa.text(
+                    "SELECT days_off, vacation_start, vacation_end, quiet_hours_start,"
+                    " quiet_hours_end FROM users"
+                )
+            ).one()
+        ) == (0, None, None, None, None)
+        assert c.scalar(sa.text("SELECT freezes FROM streaks")) == 0
+        assert c.scalar(sa.text("SELECT streak_effect FROM performance_history")) is None
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as c:
+        c.execute(sa.text("UPDATE users SET days_off = 128"))
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as c:
+        c.execute(sa.text("UPDATE performance_history SET streak_effect = 'forgiven'"))
+    engine.dispose()
+
+
 def test_migrators_started_together_take_turns(empty_database_url: str) -> None:
     engine = create_engine(empty_database_url)
     results: list[MigrationResult] = []

@@ -10,15 +10,18 @@ commits.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from procrastinate import PsycopgConnector
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from planner_jobs.db import arrays
+from planner_jobs.db.models import Notification, PushDelivery
 from planner_jobs.domain.notifications import NewNotification, unstorable_problem
 
 CHANNEL = "planner_notifications"  # NOTIFY'd by planner_enqueue_notification() on commit
@@ -80,6 +83,40 @@ def enqueue(
         return []
     rows = connection.execute(_ENQUEUE, {**_values(notifications), "source": source})
     return [int(row.id) for row in rows]
+
+
+def enqueue_composed(
+    connection: sa.Connection, notifications: Sequence[NewNotification], *, source: str
+) -> int:
+    """Queue notifications the service composed itself, in one statement, in the caller's
+    transaction: how many. For the rollover's freeze notices (thousands in one night's batch):
+    valid by construction and raised once per closed user-day, so neither the rules nor the
+    deduplication lookup of `planner_enqueue_notification()` has anything to refuse; their keys
+    are stored all the same. One NOTIFY wakes the workers on commit."""
+    if not notifications:
+        return 0
+    rows = arrays.rows(
+        "composed",
+        user_id=(sa.Uuid(), [n.user_id for n in notifications]),
+        body=(sa.Text(), [compact_json(n.payload) for n in notifications]),
+        urgency=(sa.Text(), [n.urgency for n in notifications]),
+        topic=(sa.Text(), [n.topic for n in notifications]),
+        ttl=(sa.Integer(), [n.ttl for n in notifications]),
+        dedupe_key=(sa.Text(), [n.dedupe_key for n in notifications]),
+    )
+    connection.execute(
+        sa.insert(Notification).from_select(
+            ["user_id", "body", "urgency", "topic", "ttl", "dedupe_key", "source"],
+            sa.select(rows, sa.literal(source, sa.Text())),
+        )
+    )
+    connection.execute(sa.select(sa.func.pg_notify(CHANNEL, "")))
+    return len(notifications)
+
+
+def compact_json(payload: dict[str, Any]) -> str:
+    """A payload's JSON text as the browser receives it: no spaces, characters as they are."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
 
 
 _ENQUEUE_ONE = (
@@ -203,6 +240,64 @@ def drain(connection: sa.Connection, *, limit: int) -> Drained:
     and make their deliveries, one per subscription of their user."""
     row = connection.execute(_DRAIN, {"limit": limit}).one()
     return Drained(claimed=int(row.claimed), sending=list(row.sending))
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """A drained notification whose user keeps quiet hours (the rule decides if it waits)."""
+
+    notification_id: int
+    urgency: str
+    source: str
+    timezone: str
+    start: dt.time
+    end: dt.time
+
+
+_WITH_QUIET_HOURS = sa.text(
+    """
+    SELECT n.id, n.urgency, n.source, u.timezone, u.quiet_hours_start, u.quiet_hours_end
+      FROM notifications n JOIN users u ON u.id = n.user_id
+     WHERE n.id = ANY(:ids)
+       AND u.quiet_hours_start IS NOT NULL AND u.quiet_hours_end IS NOT NULL
+       AND u.quiet_hours_start <> u.quiet_hours_end
+    """
+)
+
+
+def with_quiet_hours(connection: sa.Connection, ids: Sequence[int]) -> list[QuietHours]:
+    """Those of the notifications `ids` whose user set quiet hours (both bounds, not equal)."""
+    return [
+        QuietHours(*row)
+        for row in connection.execute(
+            _WITH_QUIET_HOURS.bindparams(sa.bindparam("ids", type_=ARRAY(sa.BigInteger()))),
+            {"ids": list(ids)},
+        )
+    ]
+
+
+def hold(connection: sa.Connection, until: dict[int, dt.datetime]) -> int:
+    """Set the first attempt of each notification's deliveries to its instant; how many."""
+    if not until:
+        return 0
+    held = arrays.rows(
+        "held",
+        notification_id=(sa.BigInteger(), list(until)),
+        until=(sa.DateTime(timezone=True), list(until.values())),
+    )
+    result = connection.execute(
+        sa.update(PushDelivery)
+        .where(PushDelivery.notification_id == held.c.notification_id)
+        .where(PushDelivery.status == "pending")
+        .values(next_attempt_at=held.c.until)
+    )
+    return result.rowcount
+
+
+def database_now(connection: sa.Connection) -> dt.datetime:
+    """The database's clock (every worker and the job engine share it)."""
+    now: dt.datetime = connection.scalar(sa.text("SELECT now()"))
+    return now
 
 
 def waiting(connection: sa.Connection) -> bool:

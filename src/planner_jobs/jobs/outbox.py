@@ -19,12 +19,16 @@ from dataclasses import dataclass
 
 import procrastinate
 import psycopg
+import sqlalchemy as sa
 from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import Engine
 
 from planner_jobs.db import notifications as db
 from planner_jobs.db.engine import connect_kwargs, libpq_url_of
+from planner_jobs.domain.days import resolve_zone
+from planner_jobs.domain.quiet_hours import quiet_until, sent_at_once
 from planner_jobs.jobs.defer import defer_in_transaction
+from planner_jobs.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -38,27 +42,56 @@ LISTEN_CHECK_SECONDS = 10.0  # how long a silent listening connection goes unche
 class DrainSummary:
     claimed: int
     sending: int  # notifications that got deliveries
+    held: int = 0  # deliveries waiting for the end of their user's quiet hours
 
     def line(self) -> str:
-        return f"drained {self.claimed} notifications, {self.sending} to send"
+        held = f" ({self.held} deliveries held for quiet hours)" if self.held else ""
+        return f"drained {self.claimed} notifications, {self.sending} to send{held}"
 
 
-def drain_outbox(engine: Engine, job_app: procrastinate.App, *, limit: int = BATCH) -> DrainSummary:
+def drain_outbox(
+    engine: Engine,
+    job_app: procrastinate.App,
+    *,
+    limit: int = BATCH,
+    metrics: Metrics | None = None,
+) -> DrainSummary:
     """Turn up to `limit` waiting notifications into deliveries and one delivery job, in one
-    transaction (so a crash loses neither)."""
+    transaction (so a crash loses neither). The deliveries of a notification raised inside its
+    user's quiet hours first fall due when they end (`domain.quiet_hours`); the delivery job
+    reschedules itself until then."""
     with engine.begin() as connection:
         drained = db.drain(connection, limit=limit)
+        held = 0
         if drained.sending:
+            held = _hold_for_quiet_hours(connection, drained.sending)
             defer_in_transaction(
                 connection, job_app, "notifications.deliver", notificationIds=drained.sending
             )
-    return DrainSummary(claimed=drained.claimed, sending=len(drained.sending))
+    if metrics is not None and held:
+        metrics.push_held.inc(held)
+    return DrainSummary(claimed=drained.claimed, sending=len(drained.sending), held=held)
 
 
-def drain_all(engine: Engine, job_app: procrastinate.App) -> int:
+def _hold_for_quiet_hours(connection: sa.Connection, notification_ids: list[int]) -> int:
+    candidates = db.with_quiet_hours(connection, notification_ids)
+    if not candidates:
+        return 0
+    now = db.database_now(connection)
+    until = {}
+    for candidate in candidates:
+        if sent_at_once(urgency=candidate.urgency, source=candidate.source):
+            continue
+        end = quiet_until(now, resolve_zone(candidate.timezone), candidate.start, candidate.end)
+        if end is not None:
+            until[candidate.notification_id] = end
+    return db.hold(connection, until)
+
+
+def drain_all(engine: Engine, job_app: procrastinate.App, *, metrics: Metrics | None = None) -> int:
     """Drain until nothing waits; how many were drained."""
     total = 0
-    while (drained := drain_outbox(engine, job_app)).claimed:
+    while (drained := drain_outbox(engine, job_app, metrics=metrics)).claimed:
         total += drained.claimed
         if drained.claimed < BATCH:
             break
@@ -68,9 +101,12 @@ def drain_all(engine: Engine, job_app: procrastinate.App) -> int:
 class Relay:
     """Listens for raised notifications and drains them, until cancelled."""
 
-    def __init__(self, engine: Engine, job_app: procrastinate.App) -> None:
+    def __init__(
+        self, engine: Engine, job_app: procrastinate.App, metrics: Metrics | None = None
+    ) -> None:
         self._engine = engine
         self._job_app = job_app
+        self._metrics = metrics
         self._wake = asyncio.Event()
 
     async def run(self) -> None:
@@ -88,7 +124,9 @@ class Relay:
                 await asyncio.wait_for(self._wake.wait(), timeout=SAFETY_DRAIN_SECONDS)
             self._wake.clear()
             try:
-                drained = await asyncio.to_thread(drain_outbox, self._engine, self._job_app)
+                drained = await asyncio.to_thread(
+                    drain_outbox, self._engine, self._job_app, metrics=self._metrics
+                )
             except Exception:  # the database is away: the next wake-up or safety drain retries
                 log.warning("could not drain the notification outbox", exc_info=True)
                 await asyncio.sleep(1)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from planner_jobs.db import activity
+from planner_jobs.db import activity, notifications
 from planner_jobs.db import rollover as db
 from planner_jobs.domain.carry_over import carried_to
 from planner_jobs.domain.days import DaysToClose, day_bounds, days_to_close, require_aware
@@ -36,7 +36,6 @@ from planner_jobs.domain.streaks import (
     meets_goal,
     score,
 )
-from planner_jobs.jobs.notifications import raise_notifications
 from planner_jobs.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -311,8 +310,7 @@ def _close_step(
                     dedupe_key=f"streak-freeze:{record.day.isoformat()}",
                 )
             )
-    if notices:
-        raise_notifications(connection, notices, source="rollover")
+    notifications.enqueue_composed(connection, notices, source="rollover")
     db.move_unfinished(
         connection,
         [

@@ -123,7 +123,9 @@ class WorkerRunner:
         if "exports" in self._plan.queues:
             helpers.append(_sweep_staging(collaborators.staging))
         if "notifications" in self._plan.queues and not self._burst:
-            helpers.append(Relay(collaborators.engine, collaborators.job_app).run())
+            helpers.append(
+                Relay(collaborators.engine, collaborators.job_app, collaborators.metrics).run()
+            )
         running = [asyncio.create_task(helper) for helper in helpers]
         try:
             await self._work()
@@ -140,7 +142,10 @@ class WorkerRunner:
         while not self._stopping:
             if self._burst and drains:
                 await asyncio.to_thread(
-                    drain_all, self._collaborators.engine, self._collaborators.job_app
+                    drain_all,
+                    self._collaborators.engine,
+                    self._collaborators.job_app,
+                    metrics=self._collaborators.metrics,
                 )
             self._worker = procrastinate.worker.Worker(
                 app=app, **options, wait=not self._burst, install_signal_handlers=False
