@@ -45,6 +45,20 @@ def add_user(
     return _insert(connection, "users", **values)
 
 
+def add_subscription(
+    connection: sa.Connection, user_id: uuid.UUID, endpoint: str, *, p256dh: str, auth: str
+) -> uuid.UUID:
+    """A push subscription as the main app stores it (directly, past the API's checks)."""
+    return _insert(
+        connection,
+        "push_subscriptions",
+        user_id=user_id,
+        endpoint=endpoint,
+        p256dh=p256dh,
+        auth=auth,
+    )
+
+
 def add_plan(connection: sa.Connection, user_id: uuid.UUID, day: dt.date | str) -> uuid.UUID:
     return _insert(connection, "todays_plans", user_id=user_id, plan_date=_date(day))
 

@@ -16,58 +16,28 @@ the client addresses.
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime as dt
 import ipaddress
-import json
-import os
 import socket
 import tempfile
 import threading
 import time
+import uuid
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, cast
 
-import http_ece
+import sqlalchemy as sa
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from py_vapid.jwt import decode as decode_jwt
 
-
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-@dataclass
-class Browser:
-    """A browser's push subscription keys (its private half stays here)."""
-
-    name: str
-    private_key: ec.EllipticCurvePrivateKey = field(
-        default_factory=lambda: ec.generate_private_key(ec.SECP256R1())
-    )
-    auth_secret: bytes = field(default_factory=lambda: os.urandom(16))
-
-    @property
-    def p256dh(self) -> str:
-        return b64url(
-            self.private_key.public_key().public_bytes(
-                serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
-            )
-        )
-
-    @property
-    def auth(self) -> str:
-        return b64url(self.auth_secret)
+from planner_jobs.demo import Browser
+from tests.data import add_subscription
 
 
 @dataclass(frozen=True)
@@ -125,6 +95,20 @@ class PushReceiver:
 
     def endpoint(self, name: str) -> str:
         return f"{self.origin}/push/{name}"
+
+    def subscribe(
+        self, connection: sa.Connection, user: uuid.UUID, name: str, *, endpoint: str | None = None
+    ) -> Browser:
+        """A new browser `name`, subscribed for `user` at its endpoint here (or at `endpoint`)."""
+        browser = self.browser(name)
+        add_subscription(
+            connection,
+            user,
+            endpoint or self.endpoint(name),
+            p256dh=browser.p256dh,
+            auth=browser.auth,
+        )
+        return browser
 
     def script(self, name: str, *answers: Answer) -> None:
         with self._lock:
@@ -200,16 +184,11 @@ class PushReceiver:
         if browser is None:
             return f"unknown subscription {name}"
         try:
-            plaintext = http_ece.decrypt(
-                body,
-                private_key=browser.private_key,
-                auth_secret=browser.auth_secret,
-                version="aes128gcm",
-            )
+            payload = browser.read(body)
         except Exception as exc:
             return f"cannot decrypt: {exc}"
         with self._lock:
-            self.received.append(Received(name, json.loads(plaintext), headers, claims))
+            self.received.append(Received(name, payload, headers, claims))
         return None
 
 

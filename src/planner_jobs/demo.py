@@ -8,7 +8,6 @@ the dashboard shows closed user-days, reminders delivered and a completed export
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import logging
@@ -26,6 +25,8 @@ import http_ece
 import sqlalchemy as sa
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
+from planner_jobs.push.keys import b64url
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +55,10 @@ TASK_TITLES = (
 ROUTINE_STEPS = ("Stretch", "Glass of water", "Journal", "Inbox zero")
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
 @dataclass
-class DemoBrowser:
-    """The keys of one demo browser's push subscription (its private half stays here)."""
+class Browser:
+    """A browser's push subscription keys (the private half stays here), and what it shows of a
+    push: the decrypted payload. The demo's receiver and the tests' use it."""
 
     name: str
     private_key: ec.EllipticCurvePrivateKey = field(
@@ -73,11 +71,11 @@ class DemoBrowser:
         point = self.private_key.public_key().public_bytes(
             serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
         )
-        return _b64url(point)
+        return b64url(point)
 
     @property
     def auth(self) -> str:
-        return _b64url(self.auth_secret)
+        return b64url(self.auth_secret)
 
     def read(self, body: bytes) -> Any:
         return json.loads(
@@ -94,7 +92,7 @@ class DemoReceiver:
     """A push service and its browsers on 127.0.0.1: decrypts each push and prints it."""
 
     def __init__(self) -> None:
-        self.browsers: dict[str, DemoBrowser] = {}
+        self.browsers: dict[str, Browser] = {}
         self.received = 0
         receiver = self
 
@@ -127,8 +125,8 @@ class DemoReceiver:
     def host(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def browser(self, name: str) -> DemoBrowser:
-        self.browsers[name] = DemoBrowser(name)
+    def browser(self, name: str) -> Browser:
+        self.browsers[name] = Browser(name)
         return self.browsers[name]
 
     def endpoint(self, name: str) -> str:

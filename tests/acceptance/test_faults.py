@@ -239,19 +239,7 @@ def subscribed_user(engine: sa.Engine, receiver: PushReceiver, browsers: int) ->
     with engine.begin() as c:
         user = add_user(c, created_at=utc("2026-03-01T00:00"))
         for n in range(browsers):
-            browser = receiver.browser(f"browser-{n}")
-            c.execute(
-                sa.text(
-                    "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth)"
-                    " VALUES (:u, :e, :p, :a)"
-                ),
-                {
-                    "u": user,
-                    "e": receiver.endpoint(browser.name),
-                    "p": browser.p256dh,
-                    "a": browser.auth,
-                },
-            )
+            receiver.subscribe(c, user, f"browser-{n}")
     return user
 
 

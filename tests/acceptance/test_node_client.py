@@ -76,21 +76,9 @@ def test_the_main_app_in_node_raises_notifications_and_exports_in_its_transactio
     engine = create_engine(database_url)
     keys = VapidKeys.generate()
     with PushReceiver(vapid_public_key=keys.application_server_key) as receiver:
-        browser = receiver.browser("phone")
         with engine.begin() as c:
             user = add_user(c, created_at=utc("2026-03-01T00:00"))
-            c.execute(
-                sa.text(
-                    "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth)"
-                    " VALUES (:u, :e, :p, :a)"
-                ),
-                {
-                    "u": user,
-                    "e": receiver.endpoint("phone"),
-                    "p": browser.p256dh,
-                    "a": browser.auth,
-                },
-            )
+            receiver.subscribe(c, user, "phone")
         worker = Cli(
             base_environment(
                 tmp_path,

@@ -60,16 +60,8 @@ def push_runtime(database_url: str, tmp_path: Path, receiver: PushReceiver) -> I
 
 
 def subscribe(runtime: Runtime, user: uuid.UUID, receiver: PushReceiver, name: str) -> Browser:
-    browser = receiver.browser(name)
     with runtime.engine.begin() as c:
-        c.execute(
-            sa.text(
-                "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth)"
-                " VALUES (:u, :e, :p, :a)"
-            ),
-            {"u": user, "e": receiver.endpoint(name), "p": browser.p256dh, "a": browser.auth},
-        )
-    return browser
+        return receiver.subscribe(c, user, name)
 
 
 def raise_one(runtime: Runtime, user: uuid.UUID, payload: dict[str, Any], **options: Any) -> int:

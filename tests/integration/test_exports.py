@@ -23,7 +23,7 @@ from planner_jobs.api.app import create_app
 from planner_jobs.jobs.exports import USER_SAFE_ERROR, expire_exports
 from planner_jobs.runtime import Runtime
 from planner_jobs.storage.s3 import S3Storage
-from tests.data import add_plan, add_routine, add_task, add_user, utc
+from tests.data import add_plan, add_routine, add_subscription, add_task, add_user, utc
 from tests.integration.conftest import bearer, work
 from tests.s3_support import failing_proxy, moto_server
 
@@ -50,17 +50,8 @@ def seed(runtime: Runtime) -> tuple[uuid.UUID, uuid.UUID]:
             ),
             {"t": SECRETS[0], "u": ada},
         )
-        c.execute(
-            sa.text(
-                "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth)"
-                " VALUES (:u, :e, :p, :a)"
-            ),
-            {
-                "u": ada,
-                "e": "https://fcm.googleapis.com/fcm/send/x",
-                "p": SECRETS[1],
-                "a": SECRETS[2],
-            },
+        add_subscription(
+            c, ada, "https://fcm.googleapis.com/fcm/send/x", p256dh=SECRETS[1], auth=SECRETS[2]
         )
         goal = c.execute(
             sa.text(

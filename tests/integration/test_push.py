@@ -418,15 +418,8 @@ def test_the_worker_never_requests_an_endpoint_off_the_allowlist(
         "cr-lf": receiver.endpoint("injected") + "\r\nX: y",
     }
     for name, endpoint in refused.items():
-        browser = receiver.browser(name)
         with push_runtime.engine.begin() as c:
-            c.execute(
-                sa.text(
-                    "INSERT INTO push_subscriptions (user_id, endpoint, p256dh, auth)"
-                    " VALUES (:u, :e, :p, :a)"
-                ),
-                {"u": user, "e": endpoint, "p": browser.p256dh, "a": browser.auth},
-            )
+            receiver.subscribe(c, user, name, endpoint=endpoint)
 
     raise_one(push_runtime, user, PAYLOAD)
     with caplog.at_level(logging.ERROR):
