@@ -82,15 +82,12 @@ def phase_build(url: str, user: str, fmt: str, data_dir: str) -> dict[str, objec
 
     settings = Settings(_env_file=None, database_url=url, data_dir=Path(data_dir))  # type: ignore[call-arg]
     with open_runtime(settings, periodic=False) as runtime:
-        job = request_export(
-            runtime.engine, runtime.job_app, uuid.UUID(user), fmt, now=dt.datetime.now(dt.UTC)
-        ).job
+        job = request_export(runtime.engine, uuid.UUID(user), fmt).job
         started = time.perf_counter()
         cpu = time.process_time()
         build_export(
             runtime.engine,
             runtime.storage,
-            runtime.job_app,
             runtime.metrics,
             export_id=job.id,
             attempt=1,

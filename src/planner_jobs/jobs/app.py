@@ -90,7 +90,6 @@ def _build_export(c: Collaborators, context: procrastinate.JobContext, export_id
     return exports.build_export(
         c.engine,
         c.storage,
-        c.job_app,
         c.metrics,
         export_id=uuid.UUID(export_id),
         attempt=context.job.attempts + 1,

@@ -1,7 +1,8 @@
 """Data exports: requesting one (API and CLI), building it (worker), and the retention sweep.
 
-A request locks the user's row, decides (reuse, conflict, quota), and inserts the job row and
-its procrastinate job in one transaction. The worker claims the row and records the one storage
+A request goes through `planner_request_export()`, as the main app's do: the database locks
+the user's row, decides (reuse, conflict, quota), and inserts the job row and its procrastinate
+job in one transaction. The worker claims the row and records the one storage
 key of the export, writes the user's data (one read-only snapshot, streamed through the format's
 writer) into the export's staging file, hands the finished file to storage, and marks the job
 complete together with queueing the "ready" notification.
@@ -23,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import procrastinate
 import psycopg
 import sqlalchemy as sa
 from procrastinate.exceptions import JobAborted
@@ -170,7 +170,6 @@ class TransientFailure(Exception):
 def build_export(
     engine: Engine,
     storage: Storage,
-    job_app: procrastinate.App,
     metrics: Metrics,
     *,
     export_id: uuid.UUID,
@@ -191,7 +190,6 @@ def build_export(
         outcome = _build(
             engine,
             storage,
-            job_app,
             export_id=export_id,
             staging=staging,
             retention=retention,
@@ -223,7 +221,6 @@ class _Built:
 def _build(
     engine: Engine,
     storage: Storage,
-    job_app: procrastinate.App,
     *,
     export_id: uuid.UUID,
     staging: StagingArea,
@@ -244,7 +241,6 @@ def _build(
             return _store_and_complete(
                 engine,
                 storage,
-                job_app,
                 job,
                 staged.path,
                 size=size,
@@ -284,7 +280,6 @@ def _write(
 def _store_and_complete(
     engine: Engine,
     storage: Storage,
-    job_app: procrastinate.App,
     job: db.ExportJobRow,
     path: Path,
     *,
