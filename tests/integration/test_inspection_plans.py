@@ -13,6 +13,7 @@ from prometheus_client import generate_latest
 
 from planner_jobs.inspection import views
 from planner_jobs.jobs.defer import defer_in_transaction
+from planner_jobs.jobs.queues import QUEUES
 from planner_jobs.runtime import Runtime, open_runtime
 from planner_jobs.settings import Settings
 from tests.job_history import add_finished_jobs
@@ -40,7 +41,7 @@ def statements_of(runtime: Runtime) -> list[tuple[str, object]]:
             newest = views.jobs(c, limit=1)[0].id
             now = views.database_now(c)
             views.status(c, stalled_after=60)
-            for queue in views.QUEUE_NAMES:
+            for queue in QUEUES:
                 views.jobs(c, queue=queue)
             for status in ("todo", "doing", "failed", "cancelled", "succeeded"):
                 views.jobs(c, status=status)

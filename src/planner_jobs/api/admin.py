@@ -26,6 +26,7 @@ from planner_jobs import __version__
 from planner_jobs.api.deps import RuntimeDep
 from planner_jobs.inspection import actions, views
 from planner_jobs.inspection.text import ago, duration
+from planner_jobs.jobs.queues import QUEUES, STATUSES
 
 CSRF_COOKIE = "planner_admin_csrf"
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -97,9 +98,6 @@ def overview(request: Request, runtime: RuntimeDep) -> HTMLResponse:
     return _page(request, "overview.html", s=seen, now=seen.now, minutes=minutes, peak=peak)
 
 
-STATUSES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
-
-
 @router.get("/jobs", response_class=HTMLResponse)
 def job_list(
     request: Request,
@@ -135,7 +133,7 @@ def job_list(
         now=now,
         filters=filters,
         more=more,
-        queues=views.QUEUE_NAMES,
+        queues=QUEUES,
         tasks=views.TASK_NAMES,
         statuses=STATUSES,
     )

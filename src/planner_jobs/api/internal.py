@@ -102,26 +102,7 @@ def raise_notifications(
             runtime.engine, [item.value() for item in body.notifications], source="http"
         )
     except RefusedNotifications as exc:
-        errors = []
-        for index, problem in sorted(exc.problems.items()):
-            argument, _, reason = problem.partition(": ")
-            field = _FIELDS.get(argument, argument)
-            errors.append(
-                {
-                    "loc": ["body", "notifications", index, field],
-                    "msg": reason,
-                    "type": "value_error",
-                }
-            )
-        return JSONResponse(
-            {
-                "message": "; ".join(
-                    f"notifications.{e['loc'][2]}.{e['loc'][3]}: {e['msg']}" for e in errors
-                ),
-                "detail": errors,
-            },
-            status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-        )
+        return _refused(exc.problems)
     return NotificationsOut(ids=ids)
 
 

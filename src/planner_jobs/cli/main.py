@@ -48,6 +48,15 @@ def settings_of_command(**overrides: object) -> Settings:
     return settings
 
 
+def development_only(**overrides: object) -> Settings:
+    """The settings of a command for development (`demo`, `token`): refused in production."""
+    settings = settings_of_command(**overrides)
+    if settings.env == "production":
+        name = click.get_current_context().command_path
+        raise UsageError(f"{name} is for development: PLANNER_ENV is production")
+    return settings
+
+
 @contextlib.contextmanager
 def migrated_runtime(settings: Settings, *, periodic: bool = False) -> Iterator[Runtime]:
     """The runtime of a command that needs the current schema (one not migrated is refused)."""
@@ -119,9 +128,7 @@ def demo(host: str | None, port: int | None) -> None:
     from planner_jobs.runtime import open_runtime
     from planner_jobs.service import bind_socket, bound_address, serve
 
-    settings = settings_of_command(host=host, port=port)
-    if settings.env == "production":
-        raise UsageError("planner-jobs demo is for development: PLANNER_ENV is production")
+    settings = development_only(host=host, port=port)
     receiver = DemoReceiver()
     settings = settings.model_copy(
         update={"push_allowed_hosts": (*settings.push_allowed_hosts, receiver.host)}

@@ -15,9 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from planner_jobs.cli.main import Instant, migrated_runtime, settings_of_command
+from planner_jobs.cli.main import (
+    Instant,
+    development_only,
+    migrated_runtime,
+    settings_of_command,
+)
 from planner_jobs.errors import PlannerError, UsageError
 from planner_jobs.inspection.text import ago, duration
+from planner_jobs.jobs.queues import STATUSES
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -58,12 +64,12 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], indent: str = "
 def status(as_json: bool) -> None:
     """One screen: database, queues, workers, schedule, rollover, exports, pushes."""
     from planner_jobs.inspection import views
+    from planner_jobs.inspection.database import redacted
 
     settings = settings_of_command()
     with _database(settings) as engine, engine.connect() as connection:
         seen = views.status(connection, stalled_after=settings.stalled_after)
-        url = engine.url.set(drivername="postgresql")
-        database = url.render_as_string(hide_password=True)
+        database = redacted(engine.url)
     if as_json:
         _echo_json({"database": database, **seen.as_json()})
         return
@@ -150,7 +156,7 @@ def jobs_queues(as_json: bool) -> None:
     )
 
 
-STATUS_CHOICE = click.Choice(["todo", "doing", "succeeded", "failed", "cancelled", "aborted"])
+STATUS_CHOICE = click.Choice(STATUSES)
 
 
 @jobs_group.command(name="list")
@@ -338,9 +344,7 @@ def token(user_id: uuid.UUID, ttl: int) -> None:
     """Development only: print a bearer token for USER_ID, as the main app would issue it."""
     import jwt
 
-    settings = settings_of_command()
-    if settings.env == "production":
-        raise UsageError("planner-jobs token is for development: PLANNER_ENV is production")
+    settings = development_only()
     claims: dict[str, Any] = {
         "sub": str(user_id),
         "exp": dt.datetime.now(dt.UTC) + dt.timedelta(seconds=ttl),

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-_ADD = sa.text(
-    """
-    INSERT INTO job_counts (minute, queue, task, outcome, count)
-    VALUES (date_trunc('minute', now()), :queue, :task, :what, :n)
-    ON CONFLICT (minute, queue, task, outcome)
-    DO UPDATE SET count = job_counts.count + EXCLUDED.count
-    """
-)
+# With psycopg's own placeholders, so that the job engine's connections run it too.
+ADD = """
+INSERT INTO job_counts (minute, queue, task, outcome, count)
+VALUES (date_trunc('minute', now()), %(queue)s, %(task)s, %(what)s, %(n)s)
+ON CONFLICT (minute, queue, task, outcome) DO UPDATE SET count = job_counts.count + EXCLUDED.count
+"""
 _LAST_HOUR = sa.text(
     "SELECT outcome, sum(count) FROM job_counts"
     " WHERE minute >= now() - interval '1 hour' AND outcome = ANY(:what) GROUP BY outcome"
@@ -27,7 +25,7 @@ KINDS = (USER_DAYS, REMINDERS, DELIVERED)
 def add(connection: sa.Connection, *, queue: str, task: str, what: str, n: int) -> None:
     """Count `n` more of `what` in this minute (nothing when `n` is 0)."""
     if n:
-        connection.execute(_ADD, {"queue": queue, "task": task, "what": what, "n": n})
+        connection.exec_driver_sql(ADD, {"queue": queue, "task": task, "what": what, "n": n})
 
 
 def last_hour(connection: sa.Connection) -> dict[str, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Callable
@@ -91,6 +92,16 @@ def check_connection(engine: Engine) -> None:
         raise DatabaseUnavailable(
             f"cannot reach the database at {redacted(engine.url)}: {first_line(exc.orig)}"
         ) from exc
+
+
+_NOW = sa.select(sa.func.now())
+
+
+def database_now(connection: sa.Connection) -> dt.datetime:
+    """The database's clock, which every worker and the job engine share: the start of the
+    connection's current transaction."""
+    now: dt.datetime = connection.execute(_NOW).scalar_one()
+    return now
 
 
 def redacted(url: URL) -> str:

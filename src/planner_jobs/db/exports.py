@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from planner_jobs.db.engine import database_now
 from planner_jobs.db.models import ExportJob
 
 ACTIVE_STATUSES = ("pending", "processing")  # an export on its way (one per user at a time)
@@ -54,7 +55,7 @@ def request(
     export_id: uuid.UUID = connection.execute(sa.select(requested)).scalar_one()
     job = get_job(connection, export_id)
     assert job is not None  # returned by this transaction
-    created = job.created_at == connection.scalar(sa.select(sa.func.now()))
+    created = job.created_at == database_now(connection)
     return job, created
 
 

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from procrastinate import PsycopgConnector
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from planner_jobs.db import arrays
+from planner_jobs.db import activity, arrays
 from planner_jobs.db.models import Notification, PushDelivery
 from planner_jobs.domain.notifications import NewNotification, unstorable_problem
 
@@ -184,11 +184,6 @@ UPDATE procrastinate_jobs SET status = 'doing'
 RETURNING procrastinate_jobs.id
 """
 _FINISH = "SELECT procrastinate_finish_job_v1(id, 'succeeded', false) FROM unnest(%(ids)s) AS id"
-_COUNT_TAKEN = """
-INSERT INTO job_counts (minute, queue, task, outcome, count)
-VALUES (date_trunc('minute', now()), 'notifications', 'notifications.send', 'succeeded', %(n)s)
-ON CONFLICT (minute, queue, task, outcome) DO UPDATE SET count = job_counts.count + EXCLUDED.count
-"""
 
 
 async def absorb_send_jobs(connector: PsycopgConnector, *, limit: int) -> int:
@@ -203,7 +198,15 @@ async def absorb_send_jobs(connector: PsycopgConnector, *, limit: int) -> int:
         ]
         if taken:
             await connection.execute(_FINISH, {"ids": taken})
-            await connection.execute(_COUNT_TAKEN, {"n": len(taken)})
+            await connection.execute(
+                activity.ADD,
+                {
+                    "queue": "notifications",
+                    "task": "notifications.send",
+                    "what": "succeeded",
+                    "n": len(taken),
+                },
+            )
     return len(taken)
 
 
@@ -292,12 +295,6 @@ def hold(connection: sa.Connection, until: dict[int, dt.datetime]) -> int:
         .values(next_attempt_at=held.c.until)
     )
     return result.rowcount
-
-
-def database_now(connection: sa.Connection) -> dt.datetime:
-    """The database's clock (every worker and the job engine share it)."""
-    now: dt.datetime = connection.scalar(sa.text("SELECT now()"))
-    return now
 
 
 def waiting(connection: sa.Connection) -> bool:

@@ -98,15 +98,9 @@ _DUE_DELIVERIES = (
         PushDelivery.next_attempt_at <= sa.bindparam("now", type_=sa.DateTime(timezone=True)),
     )
 )
-_NOW = sa.select(sa.func.now())
 _NEXT_ATTEMPT = sa.select(sa.func.min(PushDelivery.next_attempt_at)).where(
     PushDelivery.notification_id == sa.any_(_NOTIFICATIONS), PushDelivery.status == "pending"
 )
-
-
-def database_now(connection: sa.Connection) -> dt.datetime:
-    """The database's clock: the start of the current transaction."""
-    return connection.execute(_NOW).scalar_one()
 
 
 def due_deliveries(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from planner_jobs.errors import PlannerError
+from planner_jobs.inspection.views import STALLED
 
 
 class JobActionRefused(PlannerError):
@@ -17,13 +18,8 @@ class JobActionRefused(PlannerError):
 
 
 _LOCKED = sa.text(
-    """
-    SELECT j.status::text, j.queueing_lock,
-           j.status = 'doing' AND NOT EXISTS (SELECT FROM procrastinate_workers w
-               WHERE w.id = j.worker_id
-                 AND w.last_heartbeat >= now() - make_interval(secs => :stalled_after)) AS stalled
-      FROM procrastinate_jobs j WHERE j.id = :id FOR UPDATE
-    """
+    f"SELECT j.status::text, j.queueing_lock, {STALLED} AS stalled"  # noqa: S608 (constants)
+    " FROM procrastinate_jobs j WHERE j.id = :id FOR UPDATE"
 )
 
 
@@ -58,12 +54,7 @@ def retry(connection: sa.Connection, job_id: int, *, stalled_after: float) -> st
                     ),
                     {"id": job_id},
                 )
-                connection.execute(
-                    sa.text(
-                        "INSERT INTO procrastinate_events (job_id, type) VALUES (:id, 'retried')"
-                    ),
-                    {"id": job_id},
-                )
+                connection.execute(_RETRIED, {"id": job_id})
     except sa.exc.IntegrityError:
         raise JobActionRefused(
             f"job {job_id} cannot be retried: a job with its queueing lock {queueing_lock!r}"

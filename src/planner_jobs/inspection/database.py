@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 
 from planner_jobs.db.embedded import resolve_database_url
 from planner_jobs.db.engine import check_connection, create_engine
+from planner_jobs.db.engine import redacted as redacted  # the URL as operators see it
 from planner_jobs.db.migrate import ensure_schema_current
 from planner_jobs.settings import Settings
 

@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine
 
 from planner_jobs import __version__
+from planner_jobs.db.engine import first_line
 from planner_jobs.inspection import views
 
 log = logging.getLogger(__name__)
@@ -37,8 +38,7 @@ class DatabaseCollector(Collector):
         try:
             families = self._read()
         except Exception as exc:  # the database is away: this scrape goes without these
-            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            log.warning("metrics from the database left out of this scrape: %s", reason)
+            log.warning("metrics from the database left out of this scrape: %s", first_line(exc))
             return
         yield from families
 

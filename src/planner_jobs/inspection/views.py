@@ -10,18 +10,12 @@ import sqlalchemy as sa
 from croniter import croniter
 
 from planner_jobs.db import activity
+from planner_jobs.db.engine import database_now as database_now  # the views' clock
 from planner_jobs.db.migrate import current_revision, head_revision
 from planner_jobs.jobs.app import PERIODIC, TASKS
-from planner_jobs.jobs.queues import QUEUES
+from planner_jobs.jobs.queues import QUEUES, STATUSES
 
-STATUSES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
 UNFINISHED = ("todo", "doing", "failed", "cancelled", "aborted")  # counted exactly, row by row
-
-
-def database_now(connection: sa.Connection) -> dt.datetime:
-    now = connection.scalar(sa.text("SELECT now()"))
-    assert isinstance(now, dt.datetime)
-    return now
 
 
 # --- queues -----------------------------------------------------------------------------------
@@ -95,6 +89,13 @@ class JobRow:
     queueing_lock: str | None
     worker_id: int | None
 
+
+# Job `j` runs on a worker silent for `:stalled_after` seconds (maintenance hands such jobs back).
+STALLED = (
+    "(j.status = 'doing' AND NOT EXISTS (SELECT FROM procrastinate_workers w"
+    " WHERE w.id = j.worker_id"
+    " AND w.last_heartbeat >= now() - make_interval(secs => :stalled_after)))"
+)
 
 _JOB_COLUMNS = """
     j.id, j.queue_name AS queue, j.task_name AS task, j.status::text AS status, j.attempts,
@@ -181,10 +182,7 @@ class JobDetail:
 def job(connection: sa.Connection, job_id: int, *, stalled_after: float) -> JobDetail | None:
     row = connection.execute(
         sa.text(
-            f"SELECT {_JOB_COLUMNS}, j.args,"  # noqa: S608 (constant fragments, bound values)
-            " j.status = 'doing' AND NOT EXISTS (SELECT FROM procrastinate_workers w"
-            "  WHERE w.id = j.worker_id"
-            "  AND w.last_heartbeat >= now() - make_interval(secs => :stalled_after)) AS stalled"
+            f"SELECT {_JOB_COLUMNS}, j.args, {STALLED} AS stalled"  # noqa: S608 (constants)
             " FROM procrastinate_jobs j WHERE j.id = :id"
         ),
         {"id": job_id, "stalled_after": stalled_after},
@@ -478,4 +476,3 @@ def as_json(value: Any) -> Any:
 
 
 TASK_NAMES = tuple(t.name for t in TASKS) + tuple(p.name for p in PERIODIC)
-QUEUE_NAMES: tuple[str, ...] = QUEUES

@@ -35,7 +35,7 @@ from sqlalchemy.engine import Engine
 from planner_jobs.db import activity
 from planner_jobs.db import notifications as outbox
 from planner_jobs.db import push as db
-from planner_jobs.db.engine import with_reconnects
+from planner_jobs.db.engine import database_now, with_reconnects
 from planner_jobs.domain.notifications import NewNotification, unstorable_problem
 from planner_jobs.domain.push import Outcome, classify, retry_delay
 from planner_jobs.errors import PlannerError
@@ -225,7 +225,7 @@ def _due(
 ) -> tuple[Callable[[], dt.datetime], list[db.DueDelivery]]:
     """The database's clock, and the deliveries due on it."""
     with engine.begin() as connection:
-        now = db.database_now(connection)
+        now = database_now(connection)
         due = db.due_deliveries(connection, ids, now=now)
     read_at = time.monotonic()
 

@@ -24,7 +24,7 @@ from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import Engine
 
 from planner_jobs.db import notifications as db
-from planner_jobs.db.engine import connect_kwargs, libpq_url_of
+from planner_jobs.db.engine import connect_kwargs, database_now, libpq_url_of
 from planner_jobs.domain.days import resolve_zone
 from planner_jobs.domain.quiet_hours import quiet_until, sent_at_once
 from planner_jobs.jobs.defer import defer_in_transaction
@@ -77,7 +77,7 @@ def _hold_for_quiet_hours(connection: sa.Connection, notification_ids: list[int]
     candidates = db.with_quiet_hours(connection, notification_ids)
     if not candidates:
         return 0
-    now = db.database_now(connection)
+    now = database_now(connection)
     until = {}
     for candidate in candidates:
         if sent_at_once(urgency=candidate.urgency, source=candidate.source):

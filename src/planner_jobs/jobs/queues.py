@@ -1,5 +1,6 @@
-"""The job engine's queues: a module of its own, so that the CLI names them without loading
-the tasks."""
+"""The job engine's queues, and the statuses its jobs go through (procrastinate's, but
+`aborting`, which 3.x no longer sets): a module of its own, so that the CLI names them without
+loading the tasks."""
 
 from __future__ import annotations
 
@@ -7,3 +8,4 @@ from typing import Literal
 
 Queue = Literal["exports", "notifications", "maintenance"]
 QUEUES: tuple[Queue, ...] = ("exports", "notifications", "maintenance")
+STATUSES = ("todo", "doing", "succeeded", "failed", "cancelled", "aborted")
