@@ -49,6 +49,7 @@ COMMANDS = [
     ["exports", "show"],
     ["token"],
     ["demo"],
+    ["grant"],
 ]
 
 
@@ -333,3 +334,36 @@ def test_cron_rollover_shows_progress_on_a_terminal_for_a_backfill(
     screen = drawn.decode(errors="replace")
     assert "rolling over" in screen
     assert "100%" in screen
+
+
+def test_grant_lets_a_role_call_the_way_in_and_an_unknown_role_is_one_line(
+    cli: Cli, database_url: str
+) -> None:
+    engine = create_engine(database_url)
+    role = f"pj_app_{os.getpid()}_{threading.get_ident() % 10_000}"
+    with engine.begin() as c:
+        c.execute(sa.text(f'CREATE ROLE "{role}"'))
+    try:
+        granted = cli("grant", role)
+        again = cli("grant", role)
+        unknown = cli("grant", "no_such_role_here")
+        with engine.connect() as c:
+            may = c.scalar(
+                sa.text(
+                    "SELECT has_function_privilege(:r, 'planner_notify(uuid, jsonb, text, text,"
+                    " integer, text)', 'EXECUTE')"
+                ),
+                {"r": role},
+            )
+    finally:
+        with engine.begin() as c:
+            c.execute(sa.text(f'DROP OWNED BY "{role}"'))
+            c.execute(sa.text(f'DROP ROLE "{role}"'))
+        engine.dispose()
+
+    assert granted.returncode == 0, granted.stderr
+    assert granted.stdout.startswith(f"granted {role} EXECUTE on planner_notify()")
+    assert again.returncode == 0, again.stderr
+    assert may is True
+    assert_one_line_error(unknown, "there is no role 'no_such_role_here'")
+    assert unknown.returncode == 1

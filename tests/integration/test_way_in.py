@@ -524,6 +524,61 @@ def test_the_service_token_is_required_and_without_one_the_route_does_not_exist(
     assert outbox_size(push_runtime) == 0
 
 
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        ("{not json", "application/json"),
+        ('{"notifications": "nope"}', "application/json"),
+        ("\xff\xfe", "application/octet-stream"),
+        ("[" * 5000 + "]" * 5000, "application/json"),
+    ],
+)
+def test_without_the_token_the_answer_is_401_whatever_the_body(
+    service_client: TestClient, content: str, content_type: str
+) -> None:
+    """The token is checked before the body is read (before: a malformed body got 422)."""
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        response = service_client.post(
+            "/internal/notifications",
+            content=content.encode("latin-1"),
+            headers={**headers, "Content-Type": content_type},
+        )
+        assert response.status_code == 401, response.text
+
+
+@pytest.mark.parametrize("levels", [33, 600, 5000])
+def test_a_payload_nested_too_deep_is_422_naming_it_never_500(
+    service_client: TestClient, push_runtime: Runtime, levels: int
+) -> None:
+    user = str(new_user(push_runtime))
+    payload = '{"a":' * (levels - 1) + '{"title":"deep"' + "}" * levels
+    body = f'{{"notifications": [{{"userId": "{user}", "payload": {{"t": 1}}}},'
+    body += f' {{"userId": "{user}", "payload": {payload}}}]}}'
+
+    response = service_client.post(
+        "/internal/notifications",
+        content=body,
+        headers={**AUTH, "Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 422, response.text
+    message = response.json()["message"]
+    if levels <= 40:  # parsed: the item and its field are named
+        assert message.startswith("notifications.1.payload: must not be nested deeper than 32")
+    else:  # refused unread, before Python's parser could run out of stack
+        assert message.startswith("body: is nested deeper than 40 levels")
+    assert outbox_size(push_runtime) == 0
+
+
+def test_a_body_over_8_mib_is_413(service_client: TestClient) -> None:
+    response = service_client.post(
+        "/internal/notifications",
+        content=b'{"notifications": ["' + b"x" * (8 * 1024 * 1024) + b'"]}',
+        headers={**AUTH, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+
+
 def test_a_notification_to_a_user_without_subscriptions_makes_no_job(
     push_runtime: Runtime,
 ) -> None:

@@ -7,6 +7,7 @@ from importlib import resources
 import procrastinate
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.engine import Engine
@@ -15,6 +16,7 @@ from planner_jobs.db.engine import create_engine
 from planner_jobs.db.migrate import (
     MIGRATIONS_DIR,
     MigrationResult,
+    alembic_config,
     ensure_schema_current,
     head_revision,
     migrate,
@@ -220,4 +222,22 @@ def test_deliveries_queued_before_the_outbox_are_kept_and_the_waiting_ones_sent_
         assert (
             c.scalar(sa.text("SELECT count(*) FROM push_deliveries WHERE status = 'pending'")) == 1
         )
+    engine.dispose()
+
+
+def test_0009_downgrades_to_the_earlier_functions_and_back(empty_database_url: str) -> None:
+    engine = create_engine(empty_database_url)
+    migrate(engine)
+
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0008")
+    with engine.connect() as connection:
+        config = connection.scalar(
+            sa.text("SELECT proconfig FROM pg_proc WHERE proname = 'planner_notify'")
+        )
+        compact = connection.scalar(sa.text("""SELECT planner_json_compact('{"a": [1, "b c"]}')"""))
+    assert config == ['search_path="$user", public']
+    assert compact == '{"a":[1,"b c"]}'
+
+    assert migrate(engine).after == head_revision()
     engine.dispose()

@@ -1,28 +1,35 @@
 """`/internal/`: the routes of other services, authenticated by `PLANNER_SERVICE_TOKEN`.
 
-Unset, the routes answer 404 as if they did not exist. The token is compared in constant time.
+Unset, the routes answer 404 as if they did not exist. The token is compared in constant time,
+and before the body is read (`ServiceRoute`): without it the answer is 401 whatever the body,
+and no stranger's megabytes are parsed.
 """
 
 from __future__ import annotations
 
 import hmac
 import uuid
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import Field
 
 from planner_jobs.api.deps import RuntimeDep
 from planner_jobs.api.schemas import Body, Problem
-from planner_jobs.domain.notifications import MAX_TTL, NewNotification
+from planner_jobs.domain.notifications import MAX_DEPTH, MAX_TTL, NewNotification, text_nesting
 from planner_jobs.domain.push import URGENCIES
 from planner_jobs.jobs.notifications import RefusedNotifications, raise_all_or_nothing
 
 MAX_BATCH = 1000
-
-router = APIRouter(prefix="/internal", tags=["internal"])
+MAX_BODY_BYTES = 8 * 1024 * 1024  # 1,000 notifications of 4 KB each, with room to spare
+# A body is refused unread beyond this nesting (its payloads' limit plus the envelope, and a
+# margin): Python's JSON parser would run out of stack on thousands of levels.
+MAX_BODY_DEPTH = MAX_DEPTH + 8
 
 _bearer = HTTPBearer(auto_error=False, description="PLANNER_SERVICE_TOKEN")
 
@@ -46,6 +53,46 @@ def service(
             "missing or wrong service token",
             headers={"WWW-Authenticate": "Bearer"},
         )
+
+
+class ServiceRoute(APIRoute):
+    """A route whose caller must hold the service token before anything else happens: FastAPI
+    reads and parses a body before it runs a route's dependencies (a stranger's malformed body
+    got 422), so the token is checked here first, then the body's size and nesting."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            service(request.app.state.runtime, await _bearer(request))
+            await _bounded_body(request)
+            return await handle(request)
+
+        return checked
+
+
+async def _bounded_body(request: Request) -> None:
+    """Read the body (FastAPI reuses what is read) and refuse one too large or too deep."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "the body is over 8 MiB")
+    body = await request.body()
+    if len(body) > MAX_BODY_BYTES:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, "the body is over 8 MiB")
+    if text_nesting(body) > MAX_BODY_DEPTH:
+        raise RequestValidationError(
+            [
+                {
+                    "loc": ["body"],
+                    "msg": f"is nested deeper than {MAX_BODY_DEPTH} levels"
+                    f" (a payload may be nested {MAX_DEPTH} deep)",
+                    "type": "value_error",
+                }
+            ]
+        )
+
+
+router = APIRouter(prefix="/internal", tags=["internal"], route_class=ServiceRoute)
 
 
 # The database checks each notification (planner_notification_problem(), migration 0006); the

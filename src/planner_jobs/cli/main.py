@@ -161,6 +161,18 @@ def migrate_command() -> None:
 
 
 @cli.command()
+@click.argument("role")
+def grant(role: str) -> None:
+    """Let ROLE (an existing database role, the main app's) call planner_notify() and
+    planner_request_export(), and nothing else. Idempotent."""
+    from planner_jobs.db.migrate import grant_way_in
+    from planner_jobs.runtime import open_runtime
+
+    with open_runtime(settings_of_command(), periodic=False) as runtime:
+        click.echo(grant_way_in(runtime.engine, role).summary())
+
+
+@cli.command()
 @_listen_options
 def api(host: str | None, port: int | None) -> None:
     """The HTTP API alone, on PLANNER_HOST:PLANNER_PORT (127.0.0.1:8000 unless told)."""

@@ -1,4 +1,5 @@
-"""Creating and upgrading the schema: our tables (Alembic) and procrastinate's, in one history.
+"""Creating and upgrading the schema: our tables (Alembic) and procrastinate's, in one history;
+and granting other programs' roles the way in.
 
 Several processes may start at once (`run` on two machines): a transaction-scoped advisory lock
 makes them migrate one after the other, and PostgreSQL's transactional DDL makes each upgrade all
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from planner_jobs.errors import DatabaseUnavailable
+from planner_jobs.errors import DatabaseUnavailable, UsageError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -22,8 +23,14 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest revision under migrations/versions (tests/migration checks it against alembic's
 # own reading): knowing it without alembic keeps the schema check of every command light.
-HEAD = "0008"
+HEAD = "0009"
 _MIGRATION_LOCK = 0x706C616E6E6572  # "planner": one advisory lock key for every migrator
+# The functions other programs call (docs/CONTRACT.md, "Raising work from other programs"):
+# SECURITY DEFINER, EXECUTE revoked from PUBLIC, granted by `planner-jobs grant ROLE`.
+WAY_IN = (
+    "planner_notify(uuid, jsonb, text, text, integer, text)",
+    "planner_request_export(uuid, text)",
+)
 
 
 @dataclass(frozen=True)
@@ -80,3 +87,49 @@ def ensure_schema_current(engine: Engine) -> None:
             f"the database schema is at revision {current or 'none'}, this version needs "
             f"{head}: run `planner-jobs migrate` first"
         )
+
+
+@dataclass(frozen=True)
+class Grant:
+    role: str
+    schema: str
+    schema_usage_granted: bool  # the role could not use the schema before
+
+    def summary(self) -> str:
+        usage = f" and USAGE on schema {self.schema}" if self.schema_usage_granted else ""
+        functions = ", ".join(f.split("(")[0] + "()" for f in WAY_IN)
+        return f"granted {self.role} EXECUTE on {functions}{usage}"
+
+
+def grant_way_in(engine: Engine, role: str) -> Grant:
+    """Let `role` (an existing role) call the functions of the way in, and nothing more (USAGE
+    on our schema too when it lacks it: without it no function of the schema can be named).
+    Idempotent. The functions run as their owner, so the role needs no right on any table."""
+    from psycopg import sql
+
+    ensure_schema_current(engine)
+    with engine.begin() as connection:
+        known = connection.scalar(sa.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role})
+        if known is None:
+            raise UsageError(f"there is no role {role!r} in this database server")
+        schema = str(connection.scalar(sa.text("SELECT current_schema()")))
+        needs_usage = not connection.scalar(
+            sa.text("SELECT has_schema_privilege(:r, :s, 'USAGE')"), {"r": role, "s": schema}
+        )
+        statements = [
+            sql.SQL("GRANT EXECUTE ON FUNCTION {}.{} TO {}").format(
+                sql.Identifier(schema), sql.SQL(function), sql.Identifier(role)
+            )
+            for function in WAY_IN
+        ]
+        if needs_usage:
+            statements.insert(
+                0,
+                sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(
+                    sql.Identifier(schema), sql.Identifier(role)
+                ),
+            )
+        driver = connection.connection.driver_connection
+        for statement in statements:
+            connection.exec_driver_sql(statement.as_string(driver))
+    return Grant(role=role, schema=schema, schema_usage_granted=needs_usage)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import re
 import uuid
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,12 +27,17 @@ class NewNotification:
 
 
 MAX_TTL = 2_419_200  # four weeks, planner_notification_problem()'s bound too
+MAX_DEPTH = 32  # levels of objects and arrays in a payload (itself the first); the SQL's too
 
 
 def unstorable_problem(notification: NewNotification) -> str | None:
-    """What PostgreSQL refuses before any rule of ours is asked (U+0000 in text or jsonb, NaN or
-    an infinity in jsonb, an integer beyond 32 bits): "argument: reason" for the first, else
-    None, so that such a value is a clear refusal rather than a database error."""
+    """What is refused before any rule of the database is asked: a payload nested deeper than
+    `MAX_DEPTH` (checked first, without recursion), and what PostgreSQL itself refuses (U+0000
+    in text or jsonb, NaN or an infinity in jsonb, an integer beyond 32 bits): "argument:
+    reason" for the first, else None, so that such a value is a clear refusal rather than a
+    database error."""
+    if nesting_depth(notification.payload, most=MAX_DEPTH) > MAX_DEPTH:
+        return f"payload: must not be nested deeper than {MAX_DEPTH} levels"
     for argument, value in (
         ("payload", notification.payload),
         ("urgency", notification.urgency),
@@ -47,23 +54,59 @@ def unstorable_problem(notification: NewNotification) -> str | None:
     return None
 
 
+def nesting_depth(value: object, *, most: int) -> int:
+    """How many objects and arrays are nested in `value` (a scalar: 0), counted without
+    recursion and no further than `most` + 1 (enough to know it is too deep)."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[object] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if depth > most:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_A_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def text_nesting(text: bytes) -> int:
+    """The deepest nesting of objects and arrays in a JSON text (strings skipped), counted
+    without parsing it; malformed text gives some number and is refused by the parser later."""
+    deepest = depth = 0
+    for bracket in _STRING.sub(b"", text).translate(None, _NOT_A_BRACKET):
+        depth += 1 if bracket in b"[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def _leaves(value: object) -> Iterator[object]:
+    """Every key and scalar of a JSON value, walked without recursion."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        else:
+            yield item
+
+
 def holds_nul(value: object) -> bool:
     """Whether a JSON value holds U+0000 in a string or a key."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(holds_nul(key) or holds_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(holds_nul(item) for item in value)
-    return False
+    return any(isinstance(leaf, str) and "\x00" in leaf for leaf in _leaves(value))
 
 
 def holds_non_finite(value: object) -> bool:
     """Whether a JSON value holds NaN or an infinity (Python's json reads and writes them)."""
-    if isinstance(value, float):
-        return not math.isfinite(value)
-    if isinstance(value, dict):
-        return any(holds_non_finite(item) for item in value.values())
-    if isinstance(value, list):
-        return any(holds_non_finite(item) for item in value)
-    return False
+    return any(isinstance(leaf, float) and not math.isfinite(leaf) for leaf in _leaves(value))
