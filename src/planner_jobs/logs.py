@@ -4,12 +4,18 @@ Every module logs through the standard library (`logging.getLogger(__name__)`); 
 formatter renders the records, adding what is bound to the context: the worker binds each job's
 id, task, queue and attempt while it runs (`job_context`), and the code that knows a job's user
 adds it (`about_user`).
+
+No line holds a secret: every rendered line, ours and our libraries' (uvicorn's access lines
+carry each request's query string), has the secrets of URLs and credentials blanked out last
+(`redact`): signed links' signatures, S3 presigned signatures and credentials, tokens and
+passwords in query strings, bearer and basic credentials, a database URL's password.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import sys
 import uuid
 from collections.abc import Iterator
@@ -45,7 +51,11 @@ def configure(*, level: str, format: Format | None = None) -> Format:
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                *renderer,
+                _redact_rendered,
+            ],
         )
     )
     root = logging.getLogger()
@@ -54,6 +64,35 @@ def configure(*, level: str, format: Format | None = None) -> Format:
     for noisy in ("alembic.runtime.migration", "procrastinate.blueprints"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return chosen
+
+
+REDACTED = "[redacted]"
+_SECRETS = (
+    # a query parameter that holds a secret: our signed links, S3's SigV4 (and SigV2) links,
+    # tokens and passwords anyone may put in a URL
+    re.compile(
+        r"(?i)([?&;](?:signature|sig|x-amz-signature|x-amz-credential|x-amz-security-token"
+        r"|awsaccesskeyid|token|access_token|id_token|refresh_token|code|password|passwd"
+        r"|secret|client_secret|api_key|apikey|key)=)[^&;\s\"'#]*"
+    ),
+    # credentials in a header or a message: "Bearer abc...", "Basic dXNl..."
+    re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]{6,}"),
+    # a password in a URL's user info: postgresql://user:secret@host
+    re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@\"']+:)[^@\s\"']+@"),
+)
+_REPLACEMENTS = (rf"\1{REDACTED}", rf"\1\2{REDACTED}", rf"\1{REDACTED}@")
+
+
+def redact(text: str) -> str:
+    """`text` with the secrets of URLs and credentials replaced by `[redacted]`."""
+    for pattern, replacement in zip(_SECRETS, _REPLACEMENTS, strict=True):
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _redact_rendered(_logger: Any, _method: str, line: Any) -> Any:
+    """The last step: the whole rendered line (message, fields, traceback) redacted."""
+    return redact(line) if isinstance(line, str) else line
 
 
 def _job_of_the_job_engine(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:

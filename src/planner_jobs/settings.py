@@ -160,6 +160,12 @@ class Settings(BaseSettings):
                 problems.append(f"{variable} is empty or left at its development default")
             elif len(value.encode()) < MIN_SECRET_BYTES:
                 problems.append(f"{variable} must be at least {MIN_SECRET_BYTES} bytes long")
+        password = self.admin_password
+        if password is not None and len(password.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            # HTTP Basic offers no throttling of guesses: only length keeps it unguessable.
+            problems.append(
+                f"PLANNER_ADMIN_PASSWORD must be at least {MIN_SECRET_BYTES} bytes long"
+            )
         if self.vapid_private_key is None or not self.vapid_private_key.get_secret_value():
             problems.append("PLANNER_VAPID_PRIVATE_KEY must be set")
         if self.vapid_subject == DEV_VAPID_SUBJECT:

@@ -119,7 +119,9 @@ def test_production_refuses_development_defaults_and_empty_secrets(
         load_settings()
 
 
-@pytest.mark.parametrize("variable", ["PLANNER_JWT_SECRET", "PLANNER_SIGNING_SECRET"])
+@pytest.mark.parametrize(
+    "variable", ["PLANNER_JWT_SECRET", "PLANNER_SIGNING_SECRET", "PLANNER_ADMIN_PASSWORD"]
+)
 def test_production_refuses_short_secrets(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
     for name, good in PRODUCTION_READY.items():
         monkeypatch.setenv(name, good)
@@ -145,6 +147,19 @@ def test_production_names_every_problem_in_one_error(monkeypatch: pytest.MonkeyP
         "PLANNER_VAPID_SUBJECT is left at its development default",
     ):
         assert problem in message
+
+
+def test_production_takes_an_admin_password_of_32_bytes_or_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, good in PRODUCTION_READY.items():
+        monkeypatch.setenv(name, good)
+    assert load_settings().admin_password is None  # the dashboard is off
+    monkeypatch.setenv("PLANNER_ADMIN_PASSWORD", "admin")
+    with pytest.raises(ConfigurationError, match="PLANNER_ADMIN_PASSWORD must be at least 32"):
+        load_settings()
+    monkeypatch.setenv("PLANNER_ADMIN_PASSWORD", "p" * 32)
+    assert load_settings().admin_password is not None
 
 
 def test_a_service_token_is_long_enough_or_unset(monkeypatch: pytest.MonkeyPatch) -> None:

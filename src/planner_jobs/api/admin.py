@@ -3,19 +3,26 @@
 Pages: overview, jobs (filters, paging), a job (timeline, failures, retry and cancel), schedule,
 exports, push deliveries. Everything it shows is served by this app (no asset from elsewhere).
 Access: HTTP Basic, user `admin`, password `PLANNER_ADMIN_PASSWORD`; with no password the
-dashboard is off (404), except in development on a loopback address. Its POST actions carry a
-CSRF token that must match the one in the page's cookie (double submit; the cookie is
-`SameSite=Strict`).
+dashboard is off (404), except in development on a loopback address, and then only for requests
+addressed to a loopback name (a page elsewhere that rebinds its own name to 127.0.0.1 sends its
+name as `Host` and is refused).
+
+Its POST actions are refused unless they come from its own pages: each carries a CSRF token
+that is the server's HMAC of the browser's session cookie (a cookie planted by a sibling
+subdomain or on plain HTTP has no token the server signed), and a request whose `Origin` is
+another site's, or that the browser marks `Sec-Fetch-Site: cross-site` or `same-site`, is
+refused whatever it carries.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import secrets
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -28,22 +35,30 @@ from planner_jobs.inspection import actions, views
 from planner_jobs.inspection.text import ago, duration
 from planner_jobs.jobs.queues import QUEUES, STATUSES
 
-CSRF_COOKIE = "planner_admin_csrf"
+SESSION_COOKIE = "planner_admin_session"
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 _basic = HTTPBasic(auto_error=False, realm="planner-jobs")
 
 
 def admin_access(
-    runtime: RuntimeDep, credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)]
+    request: Request,
+    runtime: RuntimeDep,
+    credentials: Annotated[HTTPBasicCredentials | None, Depends(_basic)],
 ) -> None:
     """The operator may see the dashboard (401 asks the browser for the password)."""
     settings = runtime.settings
     password = settings.admin_password
     if password is None:
-        if settings.env == "development" and _loopback(settings.host):
-            return
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "Not Found")
+        if not (settings.env == "development" and _loopback(settings.host)):
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "Not Found")
+        if not _loopback(_host_name(request.headers.get("host", ""))):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                "without PLANNER_ADMIN_PASSWORD the dashboard answers only requests addressed"
+                " to localhost, 127.0.0.1 or [::1]",
+            )
+        return
     given = credentials.password.encode() if credentials is not None else b""
     user = credentials.username.encode() if credentials is not None else b""
     # Both compared in constant time, always.
@@ -59,7 +74,7 @@ def admin_access(
 
 
 def _loopback(host: str) -> bool:
-    if host == "localhost":
+    if host == "localhost" or host.endswith(".localhost"):  # RFC 6761: always this machine
         return True
     try:
         return ipaddress.ip_address(host).is_loopback
@@ -67,15 +82,41 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def _host_name(host: str) -> str:
+    """The name of a `Host` header (`[::1]:8000` -> `::1`), lower case; "" when malformed."""
+    try:
+        return (urlsplit("//" + host).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
 router = APIRouter(prefix="/admin", dependencies=[Depends(admin_access)], include_in_schema=False)
 
 
+def _csrf_token(runtime: RuntimeDep, session: str) -> str:
+    """The token the pages of `session` carry: the server's HMAC of it, under a key of its
+    own derived from the signing secret (so no other use of that secret yields it)."""
+    key = hmac.new(
+        runtime.settings.signing_secret.get_secret_value().encode(),
+        b"planner-jobs admin csrf",
+        hashlib.sha256,
+    ).digest()
+    return hmac.new(key, session.encode(), hashlib.sha256).hexdigest()
+
+
 def _page(request: Request, template: str, **context: Any) -> HTMLResponse:
-    token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+    runtime = request.app.state.runtime
+    session = request.cookies.get(SESSION_COOKIE) or secrets.token_urlsafe(32)
     response = TEMPLATES.TemplateResponse(
         request,
         template,
-        {"version": __version__, "csrf": token, "ago": ago, "duration": duration, **context},
+        {
+            "version": __version__,
+            "csrf": _csrf_token(runtime, session),
+            "ago": ago,
+            "duration": duration,
+            **context,
+        },
     )
     response.headers["Cache-Control"] = "no-store"
     response.headers["Content-Security-Policy"] = (
@@ -83,7 +124,12 @@ def _page(request: Request, template: str, **context: Any) -> HTMLResponse:
         " form-action 'self'; frame-ancestors 'none'"
     )
     response.set_cookie(
-        CSRF_COOKIE, token, httponly=True, samesite="strict", path="/admin", secure=False
+        SESSION_COOKIE,
+        session,
+        httponly=True,
+        samesite="strict",
+        path="/admin",
+        secure=request.url.scheme == "https",
     )
     return response
 
@@ -151,14 +197,30 @@ def job_page(request: Request, runtime: RuntimeDep, job_id: int) -> HTMLResponse
 
 
 async def _checked_form(request: Request) -> dict[str, str]:
-    """The POSTed form, refused (403) unless its CSRF token is the cookie's."""
+    """The POSTed form, refused (403) unless it comes from one of our pages: not from another
+    site (by `Sec-Fetch-Site` and `Origin`), and carrying the token signed for its session."""
+    if request.headers.get("sec-fetch-site", "") in ("cross-site", "same-site"):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "a request from another site")
+    origin = request.headers.get("origin")
+    if origin is not None and _netloc(origin) != request.headers.get("host", "").lower():
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "a request from another origin")
     fields = {
         k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()
     }
-    cookie = request.cookies.get(CSRF_COOKIE, "")
-    if not cookie or not hmac.compare_digest(fields.get("csrf", "").encode(), cookie.encode()):
+    session = request.cookies.get(SESSION_COOKIE, "")
+    expected = _csrf_token(request.app.state.runtime, session)
+    if not session or not hmac.compare_digest(fields.get("csrf", "").encode(), expected.encode()):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "the form's CSRF token does not match")
     return fields
+
+
+def _netloc(origin: str) -> str:
+    """`https://Jobs.example:8443` -> `jobs.example:8443`; "" for `null` or a malformed one
+    (which then never matches a Host)."""
+    try:
+        return urlsplit(origin).netloc.lower()
+    except ValueError:
+        return ""
 
 
 @router.post("/jobs/{job_id}/{action}")
