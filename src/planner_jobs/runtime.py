@@ -8,8 +8,9 @@ everything it builds: nothing below imports it. Nothing here runs at import time
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import procrastinate
 from sqlalchemy.engine import Engine
@@ -36,6 +37,9 @@ class Runtime:
     storage: Storage
     staging: StagingArea
     push: PushService
+    # Set when the process is asked to stop (a signal): long tasks (the rollover sweep) end at
+    # their next safe point, keeping what they did.
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 @contextlib.contextmanager

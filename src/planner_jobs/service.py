@@ -62,7 +62,7 @@ async def serve(
     loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, _on_signal, signum, stop_requested)
+        loop.add_signal_handler(signum, _on_signal, signum, stop_requested, runtime)
     parts: list[asyncio.Task[None]] = []
     try:
         async with contextlib.AsyncExitStack() as stack:
@@ -125,13 +125,14 @@ async def _wait_for_end(
         waiter.cancel()
 
 
-def _on_signal(signum: int, stop_requested: asyncio.Event) -> None:
+def _on_signal(signum: int, stop_requested: asyncio.Event, runtime: Runtime) -> None:
     if stop_requested.is_set():
         log.warning("second %s: exiting now", signal.Signals(signum).name)
         os._exit(128 + signum)
     log.info(
         "%s received: stopping (in-flight jobs get time to finish)", signal.Signals(signum).name
     )
+    runtime.stopping.set()  # a sweep running in a job's thread stops between its batches
     stop_requested.set()
 
 

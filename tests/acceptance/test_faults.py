@@ -21,7 +21,7 @@ from planner_jobs.jobs.defer import defer_in_transaction
 from planner_jobs.jobs.exports import request_export
 from planner_jobs.jobs.notifications import notify
 from planner_jobs.push.keys import VapidKeys
-from tests.acceptance.conftest import Cli, base_environment
+from tests.acceptance.conftest import Cli, base_environment, stop
 from tests.data import add_user, utc
 from tests.push_receiver import PushReceiver
 
@@ -167,6 +167,41 @@ def test_a_worker_whose_connection_is_cut_mid_rollover_closes_every_day_once_lat
             )
         ).scalars()
         assert list(runs) == ["failed", "succeeded"]
+    assert_every_user_day_closed_once(engine, users, first_day)
+    engine.dispose()
+
+
+def test_sigterm_during_a_long_rollover_commits_what_it_closed_and_exits_0(
+    cli: Cli, database_url: str, processes: list
+) -> None:
+    """Before: the worker waited for the whole sweep (forced out after 14 s with status 1,
+    the sweep left `doing`, when it took longer than that)."""
+    engine = create_engine(database_url)
+    job_app = build_job_app(libpq_url(database_url), periodic=False)
+    users = 50_000
+    first_day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=DAYS)
+    users_with_good_days(engine, users, first_day)
+    with engine.begin() as c:
+        job = defer_in_transaction(c, job_app, "rollover.sweep", timestamp=0)
+    worker = cli.start("worker", "--queue", "maintenance")
+    processes.append(worker)
+    deadline = time.monotonic() + 120
+    while not run_sql(engine, "SELECT count(*) FROM performance_history"):
+        assert time.monotonic() < deadline and worker.poll() is None, "the sweep never started"
+        time.sleep(0.05)
+
+    code, took, output = stop(worker)
+
+    closed = int(run_sql(engine, "SELECT count(*) FROM performance_history") or 0)
+    assert code == 0, output
+    assert took < 5, output  # a batch or two, not the rest of the sweep (nor the grace)
+    assert 0 < closed < users * DAYS, "the stop must land in the middle of the sweep"
+    assert run_sql(engine, "SELECT status FROM procrastinate_jobs WHERE id = :j", j=job) == (
+        "succeeded"
+    )
+    assert "stopped when asked" in output
+    again = cli("cron", "rollover", timeout=300)
+    assert again.returncode == 0, again.stderr
     assert_every_user_day_closed_once(engine, users, first_day)
     engine.dispose()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from decimal import Decimal
 
 import pytest
@@ -397,3 +398,144 @@ def test_the_lag_is_the_age_of_the_oldest_due_day(engine: Engine) -> None:
     assert lag_seconds(engine, now=utc("2026-03-08T00:01:30")) == 90
     run(engine, "2026-03-08T00:01:30")
     assert lag_seconds(engine, now=utc("2026-03-08T00:01:31")) == 0
+
+
+def test_a_backfill_longer_than_a_claim_counts_each_user_once(engine: Engine) -> None:
+    """After an outage of 97 days each user is claimed four times (31 days a claim)."""
+    with engine.begin() as c:
+        for _ in range(12):
+            add_user(c, created_at=utc("2025-12-01T08:00"))
+
+    summary = run(engine, "2026-03-08T00:00")
+
+    assert (summary.users, summary.user_days) == (12, 12 * 97)
+    assert " for 12 users " in summary.line()
+
+
+def users_with_streaks(engine: Engine, n: int) -> list:
+    with engine.begin() as c:
+        users = [add_user(c, created_at=utc("2026-03-07T08:00")) for _ in range(n)]
+        c.execute(
+            sa.text("INSERT INTO streaks (user_id, current, longest) SELECT unnest(:u), 3, 3"),
+            {"u": users},
+        )
+    return users
+
+
+def closed_users(engine: Engine) -> set:
+    with engine.connect() as c:
+        return set(c.scalars(sa.text("SELECT user_id FROM performance_history")))
+
+
+def test_a_streak_row_held_by_the_main_app_holds_up_no_one_and_closes_once_released(
+    engine: Engine,
+) -> None:
+    users = users_with_streaks(engine, 2000)
+    held = users[1234]
+    main_app = engine.connect()
+    transaction = main_app.begin()
+    main_app.execute(
+        sa.text("SELECT * FROM streaks WHERE user_id = :u FOR UPDATE"), {"u": held}
+    )  # a long transaction granting a freeze, say
+    try:
+        started = time.monotonic()
+        summary = run(engine, "2026-03-08T00:00")
+        took = time.monotonic() - started
+    finally:
+        transaction.commit()
+        main_app.close()
+
+    assert took < 10
+    assert closed_users(engine) == set(users) - {held}
+    assert summary.held == {held}
+    assert "1 left for the next sweep: another transaction holds their rows" in summary.line()
+    again = run(engine, "2026-03-08T00:01")
+    assert (again.user_days, again.users, again.held) == (1, 1, set())
+    assert closed_users(engine) == set(users)
+    with engine.connect() as c:
+        assert c.scalar(sa.text("SELECT count(*) FROM performance_history")) == 2000
+        assert set(c.scalars(sa.text("SELECT current FROM streaks"))) == {0}  # empty days
+
+
+def test_any_row_held_by_another_transaction_delays_only_its_user(engine: Engine) -> None:
+    """Not only streaks: a task row locked by the main app makes the batch's update wait; it
+    gives up after a short lock timeout and closes the others one by one."""
+    with engine.begin() as c:
+        users = [add_user(c, created_at=utc("2026-03-07T08:00")) for _ in range(30)]
+        plans = {user: add_plan(c, user, "2026-03-07") for user in users}
+        tasks = {user: add_task(c, user, plans[user]) for user in users}  # unfinished: moved
+    held = users[7]
+    main_app = engine.connect()
+    transaction = main_app.begin()
+    main_app.execute(sa.text("SELECT * FROM tasks WHERE id = :t FOR UPDATE"), {"t": tasks[held]})
+    try:
+        summary = run(engine, "2026-03-08T00:00")
+    finally:
+        transaction.commit()
+        main_app.close()
+
+    assert closed_users(engine) == set(users) - {held}
+    assert summary.held == {held}
+    assert summary.failed == 0
+    assert run(engine, "2026-03-08T00:01").user_days == 1
+    with engine.connect() as c:
+        assert task_place(c, tasks[held]) == "2026-03-08"
+
+
+def test_a_sweep_asked_to_stop_keeps_what_it_closed_and_the_next_one_finishes(
+    engine: Engine,
+) -> None:
+    users = users_with_streaks(engine, 120)
+    batches = 0
+
+    def count(_: int) -> None:
+        nonlocal batches
+        batches += 1
+
+    stopped = sweep(
+        engine,
+        now=utc("2026-03-08T00:00"),
+        default_threshold=75,
+        batch_size=25,
+        parallel=1,
+        on_batch=count,
+        should_stop=lambda: batches >= 2,
+    )
+
+    assert stopped.stopped
+    assert stopped.user_days == 50
+    assert "stopped when asked" in stopped.line()
+    rest = run(engine, "2026-03-08T00:00")
+    assert (rest.user_days, rest.stopped) == (70, False)
+    assert closed_users(engine) == set(users)
+
+
+def test_a_backfill_asked_to_stop_between_its_days_goes_on_from_there(engine: Engine) -> None:
+    with engine.begin() as c:
+        user = add_user(c, created_at=utc("2026-02-01T08:00"))
+        for day in ("2026-02-01", "2026-02-02", "2026-02-03"):
+            plan = add_plan(c, user, day)
+            add_task(c, user, plan, completed_at=utc(f"{day}T10:00"))
+    steps = 0
+
+    def stop_after_three_days() -> bool:
+        nonlocal steps
+        steps += 1
+        return steps > 3  # asked once per day-step after the first, and before each batch
+
+    stopped = sweep(
+        engine,
+        now=utc("2026-03-08T00:00"),
+        default_threshold=75,
+        parallel=1,
+        should_stop=stop_after_three_days,
+    )
+    rest = run(engine, "2026-03-08T00:00")
+
+    assert stopped.stopped
+    assert (stopped.user_days, stopped.users) == (3, 0)
+    assert (rest.user_days, rest.users) == (35 - 3, 1)
+    with engine.connect() as c:
+        days = [row[0] for row in history(c, user)]
+        assert days == [(dt.date(2026, 2, 1) + dt.timedelta(days=n)).isoformat() for n in range(35)]
+        assert streak(c, user) == (0, 3, "2026-02-03")

@@ -285,7 +285,7 @@ def _cron_command(spec: Periodic) -> click.Command:
     """`planner-jobs cron COMMAND`: the periodic task's own runner, once, printing its summary."""
 
     def run_once(now: dt.datetime | None = None) -> None:
-        with migrated_runtime(settings_of_command()) as runtime:
+        with migrated_runtime(settings_of_command()) as runtime, _stop_on_signal(runtime):
             at = _now(now)
             with _progress(spec, runtime, at) as advance:
                 summary = spec.run(runtime, at, advance)
@@ -367,6 +367,26 @@ def vapid_keys() -> None:
     keys = VapidKeys.generate()
     click.echo(f"PLANNER_VAPID_PRIVATE_KEY={keys.private_raw}")
     click.echo(f"public key (applicationServerKey): {keys.application_server_key}")
+
+
+@contextlib.contextmanager
+def _stop_on_signal(runtime: Runtime) -> Iterator[None]:
+    """SIGTERM or Ctrl-C asks the task to stop at its next safe point (the rollover commits
+    what it closed and prints its summary); a second one interrupts at once."""
+    import signal
+
+    def first(signum: int, frame: object) -> None:
+        if runtime.stopping.is_set():
+            raise KeyboardInterrupt
+        click.echo(f"{signal.Signals(signum).name} received: stopping at the next batch", err=True)
+        runtime.stopping.set()
+
+    earlier = {signum: signal.signal(signum, first) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for signum, handler in earlier.items():
+            signal.signal(signum, handler)
 
 
 PROGRESS_BAR_FROM = 20_000  # items of work (users, for the rollover)

@@ -128,25 +128,52 @@ def prefer_index_lookups(connection: sa.Connection) -> None:
     connection.execute(sa.text("SET LOCAL enable_mergejoin = off"))
 
 
-def claim_users(connection: sa.Connection, *, now: dt.datetime, limit: int) -> list[ClaimedUser]:
-    """Lock up to `limit` users with rollover work (a due day, or not planned yet).
+LOCK_WAIT = "2s"  # the longest a batch's statement waits for a row another transaction holds
 
-    `SKIP LOCKED` lets concurrent sweeps take disjoint batches; each branch of the condition is
-    served by an index, so the cost follows the users found, not the users that exist.
-    """
-    has_work = sa.or_(
+
+def prefer_index_lookups_and_short_lock_waits(connection: sa.Connection) -> None:
+    """`prefer_index_lookups`, and a statement that waits over `LOCK_WAIT` for a row that
+    another program's transaction holds fails (SQLSTATE 55P03) instead of holding up the
+    batch: its user is closed in a later pass (`jobs.rollover`)."""
+    prefer_index_lookups(connection)
+    connection.execute(sa.text(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'"))
+
+
+def has_work(now: dt.datetime) -> ColumnElement[bool]:
+    """A user with rollover work at `now`: a due day, or not planned yet (a new row, a zone
+    that changed). Each branch is served by an index."""
+    return sa.or_(
         User.rollover_due_at <= now,
         User.rollover_due_at.is_(None),
         User.rollover_zone.is_distinct_from(User.timezone),
     )
+
+
+def claim_users(
+    connection: sa.Connection,
+    *,
+    now: dt.datetime,
+    limit: int,
+    excluding: Sequence[uuid.UUID] = (),
+    only: Sequence[uuid.UUID] | None = None,
+) -> list[ClaimedUser]:
+    """Lock up to `limit` users with rollover work and not backing off (`only` some of them;
+    never those `excluding` names).
+
+    `SKIP LOCKED` lets concurrent sweeps take disjoint batches; each branch of the condition is
+    served by an index, so the cost follows the users found, not the users that exist.
+    """
     not_backing_off = sa.or_(User.rollover_retry_at.is_(None), User.rollover_retry_at <= now)
-    return _claim(connection, sa.and_(has_work, not_backing_off), limit=limit)
+    where = sa.and_(has_work(now), not_backing_off)
+    if excluding:
+        where = sa.and_(where, User.id != sa.all_(_uuids("excluding", excluding)))
+    if only is not None:
+        where = sa.and_(where, User.id == sa.any_(_uuids("only", only)))
+    return _claim(connection, where, limit=limit)
 
 
-def claim_user(connection: sa.Connection, user_id: uuid.UUID) -> ClaimedUser | None:
-    """Lock one user, or None when another sweep holds it."""
-    claimed = _claim(connection, User.id == user_id, limit=1)
-    return claimed[0] if claimed else None
+def _uuids(name: str, ids: Iterable[uuid.UUID]) -> sa.BindParameter[Any]:
+    return sa.bindparam(name, list(ids), type_=ARRAY(sa.Uuid()))
 
 
 _CARRY_OVER = {mode.value: mode for mode in CarryOver}
@@ -365,10 +392,12 @@ def move_unfinished(connection: sa.Connection, closings: Sequence[Closing]) -> N
 
 def read_streaks(
     connection: sa.Connection, user_ids: Iterable[uuid.UUID]
-) -> dict[uuid.UUID, StreakValue]:
-    """The streaks of the users, locked until the batch commits: a freeze the main app grants
-    meanwhile waits, rather than being overwritten by the batch's count."""
-    ids = sa.bindparam("user_ids", list(user_ids), type_=ARRAY(sa.Uuid()))
+) -> tuple[dict[uuid.UUID, StreakValue], set[uuid.UUID]]:
+    """The streaks of the users, locked until the batch commits (a freeze the main app grants
+    meanwhile waits, rather than being overwritten by the batch's count); and the users whose
+    streak row another transaction holds (`SKIP LOCKED`: they are closed in a later pass, not
+    waited for, so one user's row held by the main app never holds up the others)."""
+    ids = list(user_ids)
     rows = connection.execute(
         sa.select(
             Streak.user_id,
@@ -377,10 +406,10 @@ def read_streaks(
             Streak.last_activity_date,
             Streak.freezes,
         )
-        .where(Streak.user_id == sa.any_(ids))
-        .with_for_update()
+        .where(Streak.user_id == sa.any_(_uuids("user_ids", ids)))
+        .with_for_update(skip_locked=True)
     ).all()
-    return {
+    streaks = {
         row.user_id: StreakValue(
             current=row.current,
             longest=row.longest,
@@ -389,6 +418,12 @@ def read_streaks(
         )
         for row in rows
     }
+    if len(streaks) == len(ids):
+        return streaks, set()
+    existing = connection.scalars(
+        sa.select(Streak.user_id).where(Streak.user_id == sa.any_(_uuids("user_ids", ids)))
+    )
+    return streaks, set(existing) - streaks.keys()
 
 
 def save_streaks(connection: sa.Connection, streaks: dict[uuid.UUID, StreakValue]) -> None:
@@ -452,14 +487,7 @@ def mark_failed(
 
 def count_users_with_work(connection: sa.Connection, *, now: dt.datetime) -> int:
     """How many users a sweep at `now` has to visit (for a progress bar)."""
-    query = sa.select(sa.func.count()).where(
-        sa.or_(
-            User.rollover_due_at <= now,
-            User.rollover_due_at.is_(None),
-            User.rollover_zone.is_distinct_from(User.timezone),
-        )
-    )
-    return connection.scalar(query) or 0
+    return connection.scalar(sa.select(sa.func.count()).where(has_work(now))) or 0
 
 
 def oldest_open_due_at(connection: sa.Connection) -> dt.datetime | None:

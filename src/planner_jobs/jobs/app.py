@@ -172,6 +172,7 @@ def _rollover(c: Collaborators, now: dt.datetime, on_batch: Progress | None) -> 
         freeze_rules=FreezeRules(every=c.settings.freeze_every, most=c.settings.freeze_max),
         metrics=c.metrics,
         on_batch=on_batch,
+        should_stop=c.stopping.is_set,
     )
 
 

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Protocol
 from planner_jobs.errors import PlannerError
 
 if TYPE_CHECKING:  # named here, built by the composition root, loaded by whoever runs jobs
+    import threading
+
     import procrastinate
     from sqlalchemy.engine import Engine
 
@@ -51,6 +53,11 @@ class Collaborators(Protocol):
 
     @property
     def push(self) -> PushService: ...
+
+    @property
+    def stopping(self) -> threading.Event:
+        """Set once the process is asked to stop: a long task ends at its next safe point."""
+        ...
 
 
 def collaborators_of(context: procrastinate.JobContext) -> Collaborators:

@@ -24,7 +24,13 @@ from sqlalchemy.engine import Engine
 from planner_jobs.db import activity, notifications
 from planner_jobs.db import rollover as db
 from planner_jobs.domain.carry_over import carried_to
-from planner_jobs.domain.days import DaysToClose, day_bounds, days_to_close, require_aware
+from planner_jobs.domain.days import (
+    DaysToClose,
+    day_bounds,
+    days_to_close,
+    due_at,
+    require_aware,
+)
 from planner_jobs.domain.notifications import NewNotification
 from planner_jobs.domain.streaks import (
     DEFAULT_FREEZE_RULES,
@@ -59,9 +65,11 @@ _ROW_ERRORS = (
 @dataclass
 class SweepSummary:
     user_days: int = 0
-    users: int = 0
+    users: int = 0  # users whose every due date is now closed
     unknown_zones: int = 0
     failed: int = 0
+    held: set[uuid.UUID] = field(default_factory=set)  # rows another transaction holds
+    stopped: bool = False  # asked to stop: what was not reached is left for the next sweep
     seconds: float = 0.0
     effects: Counter[StreakEffect] = field(default_factory=Counter)
 
@@ -72,12 +80,24 @@ class SweepSummary:
             notes.append(f"{self.unknown_zones} with an unknown time zone, rolled over in UTC")
         if self.failed:
             notes.append(f"{self.failed} failed and will be retried (see the log)")
+        if self.held:
+            notes.append(
+                f"{len(self.held)} left for the next sweep: another transaction holds their rows"
+            )
+        if self.stopped:
+            notes.append("stopped when asked: the rest is left for the next sweep")
         return text + (f" ({'; '.join(notes)})" if notes else "")
 
     def add(self, other: SweepSummary) -> None:
         for name in ("user_days", "users", "unknown_zones", "failed"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.held |= other.held
+        self.stopped |= other.stopped
         self.effects.update(other.effects)
+
+
+def _never() -> bool:
+    return False
 
 
 def sweep(
@@ -90,32 +110,52 @@ def sweep(
     parallel: int = PARALLEL_SWEEPERS,
     metrics: Metrics | None = None,
     on_batch: Callable[[int], None] | None = None,
+    should_stop: Callable[[], bool] = _never,
 ) -> SweepSummary:
     """Close every user-day due at `now`; safe to run late, twice, or in several processes.
 
     `parallel` connections claim batches side by side (the database does most of the work, so
     two keep both cores of a small machine busy). `on_batch(n)` is called after each committed
-    batch with the number of users it visited.
+    batch with the number of users it visited. Once `should_stop()` (the process is asked to
+    stop), the sweep commits what it closed, between batches or between the days of a backfill,
+    and returns: the next sweep goes on from there.
+
+    A user whose rows another program's transaction holds (the main app granting a freeze in a
+    long transaction) is not waited for: it is tried once more after the others, then left for
+    the next sweep.
     """
     require_aware(now)
     started = time.perf_counter()
     summary = SweepSummary()
     lock = threading.Lock()
 
+    def one_batch(*, only: Sequence[uuid.UUID] | None = None) -> int:
+        with lock:
+            excluding = list(summary.held)
+        with engine.begin() as connection:
+            db.prefer_index_lookups_and_short_lock_waits(connection)
+            users = db.claim_users(
+                connection, now=now, limit=batch_size, excluding=excluding, only=only
+            )
+            if not users:
+                return 0
+            batch = _close_batch_or_each(
+                connection,
+                users,
+                now=now,
+                threshold=default_threshold,
+                rules=freeze_rules,
+                should_stop=should_stop,
+            )
+        with lock:
+            summary.add(batch)
+            if on_batch is not None:
+                on_batch(len(users))
+        return len(users)
+
     def sweeper() -> None:
-        while True:
-            with engine.begin() as connection:
-                db.prefer_index_lookups(connection)
-                users = db.claim_users(connection, now=now, limit=batch_size)
-                if not users:
-                    return
-                batch = _close_batch_or_each(
-                    connection, users, now=now, threshold=default_threshold, rules=freeze_rules
-                )
-            with lock:
-                summary.add(batch)
-                if on_batch is not None:
-                    on_batch(len(users))
+        while not should_stop() and one_batch():
+            pass
 
     if parallel <= 1:
         sweeper()
@@ -123,6 +163,11 @@ def sweep(
         with ThreadPoolExecutor(parallel, thread_name_prefix="rollover") as pool:
             for running in [pool.submit(sweeper) for _ in range(parallel)]:
                 running.result()
+    if summary.held and not should_stop():  # the later pass: held once more, left for the next
+        later, summary.held = sorted(summary.held), set()
+        for start in range(0, len(later), batch_size):
+            one_batch(only=later[start : start + batch_size])
+    summary.stopped |= should_stop()
     summary.seconds = time.perf_counter() - started
     if summary.user_days:
         with engine.begin() as connection:  # after the sweep: no lock held across batches
@@ -133,6 +178,11 @@ def sweep(
                 what=activity.USER_DAYS,
                 n=summary.user_days,
             )
+    if summary.held:
+        log.info(
+            "rollover: %d users left for the next sweep, their rows held by another transaction",
+            len(summary.held),
+        )
     if metrics is not None:
         metrics.rollover_user_days.inc(summary.user_days)
         metrics.rollover_failures.inc(summary.failed)
@@ -143,6 +193,12 @@ def sweep(
     return summary
 
 
+def _lock_not_available(exc: BaseException) -> bool:
+    """A statement gave up waiting for a row another transaction holds (`lock_timeout`)."""
+    orig = getattr(exc, "orig", None)
+    return getattr(orig, "sqlstate", None) == "55P03"
+
+
 def _close_batch_or_each(
     connection: sa.Connection,
     users: Sequence[db.ClaimedUser],
@@ -150,21 +206,34 @@ def _close_batch_or_each(
     now: dt.datetime,
     threshold: int,
     rules: FreezeRules,
+    should_stop: Callable[[], bool],
 ) -> SweepSummary:
-    """Close the batch in one go; if a row breaks it, close its users one by one instead."""
+    """Close the batch in one go; if a row breaks it, or another transaction holds one, close
+    its users one by one instead: the broken user fails alone, the held one waits for a later
+    pass."""
     try:
         with connection.begin_nested():
             return close_batch(
-                connection, users, now=now, default_threshold=threshold, freeze_rules=rules
+                connection,
+                users,
+                now=now,
+                default_threshold=threshold,
+                freeze_rules=rules,
+                should_stop=should_stop,
             )
-    except _ROW_ERRORS as exc:
+    except (*_ROW_ERRORS, sa.exc.OperationalError) as exc:
+        if isinstance(exc, sa.exc.OperationalError) and not _lock_not_available(exc):
+            raise  # the connection is lost: the sweep stops (the next one goes on)
         log.warning(
             "a rollover batch of %d users failed (%s): closing them one by one",
             len(users),
-            type(exc).__name__,
+            type(getattr(exc, "orig", None) or exc).__name__,
         )
     summary = SweepSummary()
     for user in users:
+        if should_stop():
+            summary.stopped = True
+            break
         try:
             with connection.begin_nested():
                 summary.add(
@@ -172,7 +241,12 @@ def _close_batch_or_each(
                         connection, [user], now=now, default_threshold=threshold, freeze_rules=rules
                     )
                 )
-        except _ROW_ERRORS as exc:
+        except (*_ROW_ERRORS, sa.exc.OperationalError) as exc:
+            if isinstance(exc, sa.exc.OperationalError):
+                if not _lock_not_available(exc):
+                    raise
+                summary.held.add(user.id)
+                continue
             log.error(
                 "rollover of user %s failed, retrying after %s: %s",
                 user.id,
@@ -192,12 +266,14 @@ def close_batch(
     default_threshold: int,
     freeze_rules: FreezeRules = DEFAULT_FREEZE_RULES,
     max_days: int = MAX_DAYS_PER_CLAIM,
+    should_stop: Callable[[], bool] = _never,
 ) -> SweepSummary:
     """Close the due days of `users` (locked by the caller), oldest first, one day-step at a time.
 
     Each step closes at most one date per user, so a later date sees what closing the earlier one
     did (carried tasks, reset routines, freezes earned or spent), exactly as if every day had
-    been closed on time.
+    been closed on time. Users whose streak row another transaction holds are left out (in the
+    summary's `held`); once `should_stop()`, the steps done are kept and the rest left.
     """
     plans: dict[uuid.UUID, DaysToClose] = {
         user.id: days_to_close(
@@ -209,36 +285,40 @@ def close_batch(
         )
         for user in users
     }
+    streaks, held = db.read_streaks(connection, [user.id for user in users if plans[user.id].days])
+    users = [user for user in users if user.id not in held]
     closing_users = [user for user in users if plans[user.id].days]
-    streaks = db.read_streaks(connection, [user.id for user in closing_users])
-    summary = SweepSummary(users=len(closing_users))
-    for step in range(max((len(plans[u.id].days) for u in closing_users), default=0)):
-        stepping = [user for user in closing_users if len(plans[user.id].days) > step]
+    summary = SweepSummary(held=held)
+    steps = max((len(plans[u.id].days) for u in closing_users), default=0)
+    done = 0
+    while done < steps:
+        if done and should_stop():
+            summary.stopped = True
+            break
+        stepping = [user for user in closing_users if len(plans[user.id].days) > done]
         summary.add(
             _close_step(
                 connection,
                 stepping,
                 plans,
                 streaks,
-                step=step,
+                step=done,
                 default_threshold=default_threshold,
                 rules=freeze_rules,
             )
         )
+        done += 1
     db.save_streaks(
         connection, {user.id: streaks[user.id] for user in closing_users if user.id in streaks}
     )
     db.save_progress(
-        connection,
-        [
-            db.Progress(
-                user_id=user.id,
-                next_date=plans[user.id].next_date,
-                due_at=plans[user.id].next_due_at,
-                zone=user.timezone,
-            )
-            for user in users
-        ],
+        connection, [_progress(user, plans[user.id], steps_done=done) for user in users]
+    )
+    # Counted once, in the batch that closes its last due date (a long backfill takes several).
+    summary.users = sum(
+        1
+        for user in closing_users
+        if len(plans[user.id].days) <= done and plans[user.id].next_due_at > now
     )
     for user in closing_users:
         if not plans[user.id].zone.valid:
@@ -247,6 +327,16 @@ def close_batch(
                 "user %s has an unknown time zone %r: rolled over in UTC", user.id, user.timezone
             )
     return summary
+
+
+def _progress(user: db.ClaimedUser, plan: DaysToClose, *, steps_done: int) -> db.Progress:
+    """Where the user's calendar stands once the first `steps_done` of its days are closed."""
+    if len(plan.days) <= steps_done:
+        next_date, next_due = plan.next_date, plan.next_due_at
+    else:
+        next_date = plan.days[steps_done]
+        next_due = due_at(next_date, plan.zone)
+    return db.Progress(user_id=user.id, next_date=next_date, due_at=next_due, zone=user.timezone)
 
 
 def _close_step(
