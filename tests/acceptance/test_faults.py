@@ -187,7 +187,8 @@ def test_sigterm_during_a_long_rollover_commits_what_it_closed_and_exits_0(
     processes.append(worker)
     deadline = time.monotonic() + 120
     while not run_sql(engine, "SELECT count(*) FROM performance_history"):
-        assert time.monotonic() < deadline and worker.poll() is None, "the sweep never started"
+        assert time.monotonic() < deadline, "the sweep never started"
+        assert worker.poll() is None, worker.communicate()[0]
         time.sleep(0.05)
 
     code, took, output = stop(worker)
