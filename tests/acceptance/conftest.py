@@ -32,14 +32,21 @@ class Cli:
             check=False,
         )
 
-    def start(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
-            [*COMMAND, *args],
-            env=self.environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+    def start(self, *args: str, log: Path | None = None) -> subprocess.Popen[str]:
+        """The command running; its output in a pipe, or in the file `log` for a process that
+        logs more than a pipe holds before the test reads it (a full pipe blocks it)."""
+        output = log.open("w", encoding="utf-8") if log is not None else subprocess.PIPE
+        try:
+            return subprocess.Popen(
+                [*COMMAND, *args],
+                env=self.environment,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        finally:
+            if log is not None:
+                output.close()  # type: ignore[union-attr]  # the child holds its own copy
 
 
 def free_port() -> int:

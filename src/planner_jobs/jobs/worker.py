@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import procrastinate
 import procrastinate.worker
 
+from planner_jobs.db.engine import first_line
 from planner_jobs.jobs.context import CONTEXT_KEY, Collaborators
 from planner_jobs.jobs.maintenance import retry_stalled_jobs
 from planner_jobs.jobs.observer import JobObserver
@@ -24,6 +27,7 @@ log = logging.getLogger(__name__)
 SHUTDOWN_GRACE_SECONDS = 10.0
 HEARTBEAT_SECONDS = 10.0
 STAGING_SWEEP_SECONDS = 60.0  # how often a process working on exports clears dead staging files
+RESTART_WAITS = (0.5, 1.0, 2.0, 5.0)  # seconds before starting again a worker that died
 
 _READY_JOBS = """
 SELECT EXISTS (
@@ -86,6 +90,7 @@ class WorkerRunner:
         self._plan = plan
         self._burst = burst
         self._stopping = False
+        self._stop_requested = asyncio.Event()
         self._worker: procrastinate.worker.Worker | None = None
         self._observer = JobObserver(collaborators.job_app, collaborators.metrics)
 
@@ -95,6 +100,7 @@ class WorkerRunner:
 
     def stop(self) -> None:
         self._stopping = True
+        self._stop_requested.set()
         if self._worker is not None:
             self._worker.stop()
 
@@ -139,24 +145,18 @@ class WorkerRunner:
         app.perform_import_paths()
         options = worker_options(self._collaborators, self._plan, self._observer)
         drains = "notifications" in self._plan.queues
+        if not self._burst:
+            await self._work_until_stopped(options)
+            return
         while not self._stopping:
-            if self._burst and drains:
+            if drains:
                 await asyncio.to_thread(
                     drain_all,
                     self._collaborators.engine,
                     self._collaborators.job_app,
                     metrics=self._collaborators.metrics,
                 )
-            self._worker = procrastinate.worker.Worker(
-                app=app, **options, wait=not self._burst, install_signal_handlers=False
-            )
-            running = asyncio.create_task(self._worker.run())
-            await asyncio.sleep(0)  # run() forgets earlier stop requests as it starts...
-            if self.stopping:
-                self._worker.stop()  # ...so repeat one made meanwhile
-            await running
-            if not self._burst:
-                return
+            await self._one_worker(options, wait=False)
             # A pass ends when a fetch finds nothing; jobs that running jobs queued meanwhile
             # (an export's notification) are ready after it, so keep going until none is.
             row = await app.connector.execute_query_one_async(
@@ -164,6 +164,74 @@ class WorkerRunner:
             )
             if not row["ready"]:
                 return
+
+    async def _work_until_stopped(self, options: dict[str, Any]) -> None:
+        """Run a worker until asked to stop, and start it again whenever it ends by itself.
+
+        procrastinate stops a worker when its listening connection is lost or a query of its
+        own fails (the database restarting, a failover, `pg_terminate_backend`); nothing would
+        take work again until a person restarted the process. Here the dead worker's running
+        jobs are handed back at once (it is unregistered, so they count as stalled) and a new
+        worker starts, after a short wait that grows while the database stays away.
+        """
+        failures = 0
+        while not self._stop_requested.is_set():
+            started = time.monotonic()
+            try:
+                await self._one_worker(options, wait=True)
+                reason = "it stopped by itself (see the lines above)"
+            except Exception as exc:  # the database is away, or the worker's own query failed
+                reason = f"{type(exc).__name__}: {first_line(exc)}"
+            if self._stop_requested.is_set():
+                return
+            if time.monotonic() - started > RESTART_WAITS[-1] * 12:
+                failures = 0  # it had worked a good while: this is a new incident
+            dead = self._worker.worker_id if self._worker is not None else None
+            wait = RESTART_WAITS[min(failures, len(RESTART_WAITS) - 1)]
+            failures += 1
+            log.warning(
+                "the worker on %s ended (%s): starting it again in %.1f s",
+                ",".join(self._plan.queues),
+                reason,
+                wait,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_requested.wait(), timeout=wait)
+            if dead is not None:
+                await self._hand_back_jobs_of(dead)
+
+    async def _one_worker(self, options: dict[str, Any], *, wait: bool) -> None:
+        self._worker = procrastinate.worker.Worker(
+            app=self._collaborators.job_app,
+            **options,
+            wait=wait,
+            install_signal_handlers=False,
+        )
+        running = asyncio.create_task(self._worker.run())
+        await asyncio.sleep(0)  # run() forgets earlier stop requests as it starts...
+        if self.stopping:
+            self._worker.stop()  # ...so repeat one made meanwhile
+        await running
+
+    async def _hand_back_jobs_of(self, worker_id: int) -> None:
+        """The jobs a dead worker of this process left running go back to their queue now,
+        not when its silence makes them stalled; tried again at the next restart if the
+        database is still away."""
+        collaborators = self._collaborators
+        try:
+            await collaborators.job_app.job_manager.unregister_worker(worker_id)
+            summary = await asyncio.to_thread(
+                retry_stalled_jobs,
+                collaborators.engine,
+                stalled_after=collaborators.settings.stalled_after,
+            )
+        except Exception as exc:
+            log.info("could not hand back the jobs of worker %s yet: %s", worker_id, exc)
+            return
+        if self._worker is not None:
+            self._worker.worker_id = None
+        if summary.retried or summary.failed:
+            log.info(summary.line())
 
 
 async def _sweep_staging(staging: StagingArea) -> None:
