@@ -23,7 +23,7 @@ from planner_jobs.jobs.notifications import notify
 from planner_jobs.push.keys import VapidKeys
 from tests.acceptance.conftest import Cli, base_environment, stop
 from tests.data import add_user, utc
-from tests.push_receiver import PushReceiver
+from tests.push_receiver import HangingService, PushReceiver
 
 DAYS = 3  # days each user has to close
 NOW = "2026-03-08T06:00:00Z"  # users created on 2026-03-05 in UTC: 5, 6 and 7 March are due
@@ -335,4 +335,62 @@ def test_a_push_service_down_then_back_gets_each_message_once(
         assert list(c.scalars(sa.text("SELECT DISTINCT status FROM push_deliveries"))) == [
             "delivered"
         ]
+    engine.dispose()
+
+
+def test_a_push_service_that_hangs_holds_up_no_other_services_users(
+    database_url: str, tmp_path: Path, processes: list
+) -> None:
+    """Before: with --concurrency 8, deliveries to a push service that accepts and never
+    answers held every job slot for their whole timeout (their retries fetched first), and the
+    users of a healthy service got nothing for over 30 s (the contract: 2 s)."""
+    engine = create_engine(database_url)
+    keys = VapidKeys.generate()
+    with PushReceiver() as receiver, HangingService() as hanging:
+        receiver.vapid_public_key = keys.application_server_key
+        cli = Cli(
+            base_environment(
+                tmp_path,
+                PLANNER_DATABASE_URL=database_url,
+                PLANNER_PUSH_ALLOWED_HOSTS=f"{receiver.host},{hanging.host}",
+                PLANNER_VAPID_PRIVATE_KEY=keys.private_raw,
+            )
+        )
+        with engine.begin() as c:
+            stuck = [add_user(c, created_at=utc("2026-03-01T00:00")) for _ in range(80)]
+            for n, user in enumerate(stuck):
+                receiver.subscribe(c, user, f"stuck-{n}", endpoint=hanging.endpoint(f"s{n}"))
+            fine = [add_user(c, created_at=utc("2026-03-01T00:00")) for _ in range(4)]
+            for n, user in enumerate(fine):
+                receiver.subscribe(c, user, f"fine-{n}")
+        log = tmp_path / "worker.log"
+        worker = cli.start("worker", "--queue", "notifications", "--concurrency", "8", log=log)
+        processes.append(worker)
+        deadline = time.monotonic() + 60
+        while not run_sql(engine, "SELECT count(*) FROM procrastinate_workers"):
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+
+        waited = []
+        for round_, user in enumerate(fine):
+            for group in range(10):  # ten drains' worth of pushes to the hanging service
+                run_sql(
+                    engine,
+                    """SELECT count(planner_notify(u, '{"title": "stuck"}')) FROM unnest(:u) u""",
+                    u=stuck[group * 8 : (group + 1) * 8],
+                )
+                time.sleep(0.15)
+            committed = time.time()
+            run_sql(engine, """SELECT planner_notify(:u, '{"title": "fine"}')""", u=user)
+            deadline = time.monotonic() + 40
+            while not receiver.payloads(f"fine-{round_}"):
+                assert time.monotonic() < deadline, log.read_text()[-5000:]
+                time.sleep(0.02)
+            [received] = [r for r in receiver.received if r.name == f"fine-{round_}"]
+            waited.append(received.at - committed)
+        code, _, _ = stop(worker)
+
+    assert hanging.connections > 0  # it was asked, and never answered
+    assert max(waited) <= 2.0, (waited, log.read_text()[-5000:])
+    assert code == 0, log.read_text()[-5000:]
     engine.dispose()

@@ -449,3 +449,40 @@ def test_the_worker_never_requests_an_endpoint_off_the_allowlist(
     assert counted == 3
     assert sum("not sent" in record.getMessage() for record in caplog.records) == 3
     assert job_statuses(push_runtime) == ["succeeded"]
+
+
+def test_an_answer_slower_than_the_jobs_patience_is_recorded_when_it_comes_and_not_resent(
+    push_runtime: Runtime, receiver: PushReceiver
+) -> None:
+    """The job leaves a slow request to finish on its own (so it frees its slot); the answer,
+    a 201 a second later, is recorded then, and the retry the job asked for sends nothing."""
+    import dataclasses
+
+    from planner_jobs.push.service import PushService
+
+    patient = PushService(
+        push_runtime.push.keys,
+        subject=push_runtime.settings.vapid_subject,
+        ttl=3600,
+        allowed_hosts=push_runtime.settings.push_allowed_hosts,
+        timeout=5.0,
+        patience=0.2,
+    )
+    runtime = dataclasses.replace(push_runtime, push=patient)
+    user = new_user(runtime)
+    subscribe(runtime, user, receiver, "slowpoke")
+    subscribe(runtime, user, receiver, "quick")
+    receiver.script("slowpoke", Answer(status=201, delay=1.0))
+
+    raise_one(runtime, user, PAYLOAD)
+    work(runtime)  # the burst ends once the late answer is recorded (the service closes)
+
+    assert deliveries(runtime) == [("delivered", 1, 201), ("delivered", 1, 201)]
+    assert job_statuses(runtime) == ["todo"]  # it asked to come back while one was out
+    with runtime.engine.connect() as c:  # behind fresh work
+        assert c.scalar(sa.text("SELECT priority FROM procrastinate_jobs")) == -1
+    time_passes(runtime)
+    work(runtime)
+    assert receiver.requests["slowpoke"] == 1
+    assert receiver.payloads("slowpoke") == [PAYLOAD]
+    assert job_statuses(runtime) == ["succeeded"]

@@ -9,6 +9,11 @@ subscriptions the push service reports gone, and, while some delivery still wait
 has procrastinate run it again at that moment. It ends when every delivery has a final outcome.
 A delivered message is never sent again; the one window for a duplicate is a worker dying
 between the push service's 201 and the next write (at most one flush of answers).
+
+A push service that hangs holds up no one else: each has its own connection slots (`push.http`),
+a job waits `PushService.patience` for an answer and then leaves the request to finish on its
+own (its delivery waits meanwhile, and its answer is recorded when it comes: `_record_late`),
+and a job back for its retries runs behind fresh ones (`RETRY_PRIORITY`).
 """
 
 from __future__ import annotations
@@ -43,13 +48,14 @@ from planner_jobs.jobs.context import Rescheduled
 from planner_jobs.metrics import Metrics
 
 if TYPE_CHECKING:
-    from planner_jobs.push.sender import Answer
+    from planner_jobs.push.sender import Answer, Message
     from planner_jobs.push.service import PushService
 
 log = logging.getLogger(__name__)
 
 IN_FLIGHT = 100  # concurrent requests per job
 FLUSH_EVERY = 200  # answers recorded per write
+RETRY_PRIORITY = -1  # fresh delivery jobs (priority 0) are fetched before those back to retry
 ABSORB = 500  # waiting notifications.send jobs a running one takes with it
 REFUSED = "22023"  # SQLSTATE of planner_enqueue_notification's refusals (invalid_parameter_value)
 NO_NUL = ("22P05", "22021")  # jsonb and text refusing U+0000
@@ -75,7 +81,7 @@ class NotificationRetry(BaseRetryStrategy):
         self, *, exception: BaseException, job: procrastinate.jobs.Job
     ) -> RetryDecision | None:
         if isinstance(exception, RetryLater):
-            return RetryDecision(retry_at=exception.at)
+            return RetryDecision(retry_at=exception.at, priority=RETRY_PRIORITY)
         if isinstance(exception, JobAborted):
             return RetryDecision(retry_in={"seconds": 0})
         lost = (sa.exc.OperationalError, psycopg.OperationalError, ConnectorException)
@@ -164,11 +170,13 @@ class _Tally:
     retrying: int = 0
     rejected: int = 0
     gone: int = 0
+    awaiting: int = 0  # sent, their answer still on its way when the job moved on
 
     def line(self, notifications: int) -> str:
+        awaiting = f", {self.awaiting} awaiting an answer" if self.awaiting else ""
         return (
             f"{notifications} notification(s): {self.delivered} delivered, {self.gone} gone,"
-            f" {self.rejected} rejected, {self.retrying} to retry"
+            f" {self.rejected} rejected, {self.retrying} to retry{awaiting}"
         )
 
 
@@ -181,32 +189,31 @@ async def deliver(
     procrastinate's schedule share it): a worker whose clock ran behind would otherwise find
     fresh deliveries not yet due and reschedule itself until its clock caught up.
     """
-    from planner_jobs.push.sender import Message  # the worker's, not every importer's, cost
-
     clock, due = await asyncio.to_thread(_due, engine, notifications)
     sender = push.sender()
     gate = asyncio.Semaphore(IN_FLIGHT)
     tally = _Tally()
+    late: list[tuple[db.DueDelivery, asyncio.Future[Answer]]] = []
 
-    async def send(delivery: db.DueDelivery) -> tuple[db.DueDelivery, Answer]:
+    async def send(delivery: db.DueDelivery) -> tuple[db.DueDelivery, Answer | None]:
+        """The answer, or None when it is still on its way after the job's patience."""
         async with gate:
-            message = Message(
-                endpoint=delivery.endpoint,
-                p256dh=delivery.p256dh,
-                auth=delivery.auth,
-                body=delivery.body,
-                urgency=delivery.urgency,
-                topic=delivery.topic,
-                ttl=delivery.ttl,
-            )
-            return delivery, await sender.send(message)
+            request = asyncio.ensure_future(sender.send(_message(delivery)))
+            try:
+                return delivery, await asyncio.wait_for(asyncio.shield(request), push.patience)
+            except TimeoutError:
+                late.append((delivery, request))
+                return delivery, None
 
     pending: list[db.Recorded] = []
     gone: list[uuid.UUID] = []
     for finished in asyncio.as_completed([send(d) for d in due]):
         delivery, answer = await finished
-        recorded = _outcome(delivery, answer, clock(), tally, metrics)
-        if recorded is None:
+        if answer is None:  # not sent again before its request is certainly over
+            tally.awaiting += 1
+            hold = clock() + dt.timedelta(seconds=push.late_limit + 1)
+            pending.append(_awaiting(delivery, until=hold))
+        elif (recorded := _outcome(delivery, answer, clock(), tally, metrics)) is None:
             gone.append(delivery.subscription_id)
         else:
             pending.append(recorded)
@@ -214,10 +221,91 @@ async def deliver(
             await asyncio.to_thread(_write, engine, pending, gone, metrics)
             pending, gone = [], []
     next_at = await asyncio.to_thread(_write, engine, pending, gone, metrics, notifications)
+    if late:
+        hosts = sorted({_host(delivery.endpoint) for delivery, _ in late})
+        log.info(
+            "%d pushes unanswered after %.1f s (%s): their answers are recorded when they come",
+            len(late),
+            push.patience,
+            ", ".join(hosts),
+        )
+        push.keep(
+            _record_late(engine, metrics, clock, late, limit=push.late_limit),
+            name=f"late push answers ({len(late)})",
+        )
     if next_at is not None:
         log.info("%s; next attempt at %s", tally.line(len(notifications)), next_at.isoformat())
         raise RetryLater(next_at)
     return tally.line(len(notifications))
+
+
+def _message(delivery: db.DueDelivery) -> Message:
+    from planner_jobs.push.sender import Message  # the worker's, not every importer's, cost
+
+    return Message(
+        endpoint=delivery.endpoint,
+        p256dh=delivery.p256dh,
+        auth=delivery.auth,
+        body=delivery.body,
+        urgency=delivery.urgency,
+        topic=delivery.topic,
+        ttl=delivery.ttl,
+    )
+
+
+def _awaiting(delivery: db.DueDelivery, *, until: dt.datetime) -> db.Recorded:
+    """A delivery whose request is out: pending, not due again before `until`."""
+    return db.Recorded(
+        notification_id=delivery.notification_id,
+        subscription_id=delivery.subscription_id,
+        status="pending",
+        attempts=delivery.attempts,
+        next_attempt_at=until,
+        last_status=None,
+        last_error="sent; the push service has not answered yet",
+        delivered_at=None,
+    )
+
+
+async def _record_late(
+    engine: Engine,
+    metrics: Metrics,
+    clock: Callable[[], dt.datetime],
+    late: Sequence[tuple[db.DueDelivery, asyncio.Future[Answer]]],
+    *,
+    limit: float,
+) -> None:
+    """Wait for the answers a job did not wait for (each at most `limit` seconds more) and
+    record them as the job would have. A request given up on counts as a timed-out attempt."""
+    from planner_jobs.push.sender import Answer
+
+    async def answer_of(
+        delivery: db.DueDelivery, request: asyncio.Future[Answer]
+    ) -> tuple[db.DueDelivery, Answer]:
+        try:
+            return delivery, await asyncio.wait_for(request, limit)
+        except TimeoutError:
+            return delivery, Answer(None, None, f"timed out (no answer in {limit:.0f} s)", limit)
+
+    tally = _Tally()
+    pending: list[db.Recorded] = []
+    gone: list[uuid.UUID] = []
+    try:
+        for finished in asyncio.as_completed([answer_of(d, r) for d, r in late]):
+            delivery, answer = await finished
+            recorded = _outcome(delivery, answer, clock(), tally, metrics)
+            if recorded is None:
+                gone.append(delivery.subscription_id)
+            else:
+                pending.append(recorded)
+            if len(pending) + len(gone) >= FLUSH_EVERY:
+                await asyncio.to_thread(_write, engine, pending, gone, metrics)
+                pending, gone = [], []
+        await asyncio.to_thread(_write, engine, pending, gone, metrics)
+    except Exception:  # their deliveries stay pending, and are sent again when due
+        log.exception("could not record the answers that came after their job")
+        return
+    log.info("late push answers: %s", tally.line(len({d.notification_id for d, _ in late})))
 
 
 def _due(

@@ -1,7 +1,11 @@
 """The HTTP client of a process for push services: libcurl's multi interface on the event loop.
 
 HTTP/2 where the push service offers it (TLS ALPN), HTTP/1.1 with keep-alive otherwise; at most
-`in_flight` requests at once, each bounded by `timeout` seconds as a whole. Redirects are never
+`in_flight` requests at once to each push service (its origin), so one that hangs holds only
+its own; each request bounded by `timeout` seconds as a whole, `CONNECT_SECONDS` to connect,
+and `FIRST_BYTE_SECONDS` without a byte of an answer once the request is sent (libcurl's
+low-speed limit: a service that accepts and never answers is given up on well before
+`timeout`). Redirects are never
 followed (a push service does not redirect, and following one would step around the endpoint
 allowlist), proxies from the environment are ignored, and only http and https are spoken. The
 trusted certificates are certifi's, or the file `CURL_CA_BUNDLE` names, or `ca_file`.
@@ -29,6 +33,8 @@ from typing import cast
 from curl_cffi import AsyncCurl, Curl, CurlError, CurlHttpVersion, CurlInfo, CurlOpt
 
 TIMED_OUT = 28  # CURLE_OPERATION_TIMEDOUT
+CONNECT_SECONDS = 3.0
+FIRST_BYTE_SECONDS = 5  # whole seconds (libcurl's LOW_SPEED_TIME)
 _NO_EXPECT = b"Expect:"  # libcurl's "Expect: 100-continue" round trip, off whatever the size
 
 
@@ -61,7 +67,8 @@ class HttpClient:
     def __init__(self, *, timeout: float, ca_file: str | None = None, in_flight: int = 100) -> None:
         self._multi = AsyncCurl()
         self._idle: list[Curl] = []
-        self._slots = asyncio.Semaphore(in_flight)
+        self._in_flight = in_flight
+        self._slots: dict[str, asyncio.Semaphore] = {}  # per origin
         self._timeout_ms = int(timeout * 1000)
         self._ca_file = ca_file or os.environ.get("CURL_CA_BUNDLE") or ""
 
@@ -70,7 +77,7 @@ class HttpClient:
         answer came."""
         if any(b"\r" in line or b"\n" in line for line in headers):
             raise ValueError("a header line must not hold CR or LF")  # no header injection
-        async with self._slots:
+        async with self._slots_of(url):
             curl = self._idle.pop() if self._idle else self._new_handle()
             received, header_block = BytesIO(), BytesIO()
             curl.setopt(CurlOpt.URL, url)
@@ -95,6 +102,15 @@ class HttpClient:
             raise RequestFailed("the answer had no HTTP status", timed_out=False)
         return Reply(status, header_block.getvalue(), received.getvalue())
 
+    def _slots_of(self, url: str) -> asyncio.Semaphore:
+        """The in-flight requests allowed to the origin of `url` (scheme, host and port)."""
+        path = url.find("/", url.find("//") + 2)
+        origin = url if path < 0 else url[:path]
+        slots = self._slots.get(origin)
+        if slots is None:
+            slots = self._slots[origin] = asyncio.Semaphore(self._in_flight)
+        return slots
+
     async def close(self) -> None:
         await self._multi.close()  # type: ignore[no-untyped-call]  # (not annotated upstream)
         for curl in self._idle:
@@ -108,6 +124,9 @@ class HttpClient:
             (CurlOpt.HTTP_VERSION, CurlHttpVersion.V2TLS),
             (CurlOpt.PIPEWAIT, 1),
             (CurlOpt.TIMEOUT_MS, self._timeout_ms),
+            (CurlOpt.CONNECTTIMEOUT_MS, min(self._timeout_ms, int(CONNECT_SECONDS * 1000))),
+            (CurlOpt.LOW_SPEED_LIMIT, 1),  # bytes per second, below which for...
+            (CurlOpt.LOW_SPEED_TIME, FIRST_BYTE_SECONDS),  # ...this long the request is dropped
             (CurlOpt.NOSIGNAL, 1),
             (CurlOpt.PROXY, ""),  # "": no proxy, whatever the environment says
             (CurlOpt.PROTOCOLS_STR, "http,https"),
