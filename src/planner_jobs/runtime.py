@@ -32,6 +32,9 @@ class Runtime:
     settings: Settings
     database_url: str
     engine: Engine
+    # The same database, directly, for what holds a session (migrations): `engine` itself
+    # unless `engine` goes through PgBouncer (PLANNER_DIRECT_DATABASE_URL).
+    direct_engine: Engine
     job_app: procrastinate.App
     metrics: Metrics
     storage: Storage
@@ -48,14 +51,21 @@ def open_runtime(
 ) -> Iterator[Runtime]:
     """Connect to the database (checking that it answers) and build the adapters."""
     url = resolve_database_url(settings)
-    engine = create_engine(url, pool_size=pool_size)
+    engine = create_engine(url, pool_size=pool_size, pooled=settings.pooled)
+    direct = settings.direct_database_url
+    direct_engine = create_engine(direct, pool_size=1) if direct is not None else engine
     try:
         check_connection(engine)
         yield Runtime(
             settings=settings,
             database_url=url,
             engine=engine,
-            job_app=build_job_app(libpq_url(url), periodic=periodic),
+            direct_engine=direct_engine,
+            job_app=build_job_app(
+                libpq_url(url),
+                periodic=periodic,
+                listen_conninfo=libpq_url(direct) if direct is not None else None,
+            ),
             metrics=_metrics(engine, settings),
             storage=open_storage(settings),
             staging=StagingArea(settings.data_dir / "staging"),
@@ -68,6 +78,7 @@ def open_runtime(
         )
     finally:
         engine.dispose()
+        direct_engine.dispose()
 
 
 def _metrics(engine: Engine, settings: Settings) -> Metrics:

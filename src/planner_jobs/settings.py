@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     )
 
     database_url: str | None = None
+    # Set when `database_url` is PgBouncer in transaction pooling mode: the same database, direct,
+    # for what holds a session (the workers' LISTEN, migrations).
+    direct_database_url: str | None = None
     data_dir: Path = Path("var")
     env: Literal["development", "production"] = "development"
     host: str = "127.0.0.1"
@@ -90,6 +93,7 @@ class Settings(BaseSettings):
 
     @field_validator(
         "database_url",
+        "direct_database_url",
         "jwt_audience",
         "jwt_issuer",
         "s3_endpoint_url",
@@ -100,7 +104,7 @@ class Settings(BaseSettings):
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("database_url")
+    @field_validator("database_url", "direct_database_url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(
@@ -141,6 +145,20 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(host.strip().lower() for host in value.split(",") if host.strip())
         return value
+
+    @model_validator(mode="after")
+    def _direct_url_beside_a_pooled_one(self) -> Settings:
+        if self.direct_database_url is not None and self.database_url is None:
+            raise ValueError(
+                "PLANNER_DIRECT_DATABASE_URL is set without PLANNER_DATABASE_URL: it is the"
+                " direct connection beside a PgBouncer one"
+            )
+        return self
+
+    @property
+    def pooled(self) -> bool:
+        """`database_url` goes through PgBouncer in transaction pooling mode."""
+        return self.direct_database_url is not None
 
     @model_validator(mode="after")
     def _no_development_secrets_in_production(self) -> Settings:

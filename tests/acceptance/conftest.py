@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.pgbouncer import PgBouncer
+
 COMMAND = [sys.executable, "-m", "planner_jobs"]
 
 
@@ -113,3 +115,10 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *fragments: 
 
 
 __all__ = ["Cli", "Mapping", "assert_one_line_error", "base_environment", "stop", "wait_for_http"]
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(server_url: str) -> Iterator[PgBouncer]:
+    """A real PgBouncer in transaction pooling mode in front of the test server."""
+    with PgBouncer(server_url) as bouncer:
+        yield bouncer

@@ -230,7 +230,8 @@ def test_notify_queues_a_notification(cli: Cli, database_url: str) -> None:
     assert twice.stdout.startswith("queued notification 2 ")  # the key repeats: dropped
     queued = run_sql(
         database_url,
-        "SELECT json_agg(json_build_object('body', body, 'ttl', ttl, 'topic', topic,"
+        "SELECT json_agg(json_build_object('body', planner_json_compact(body::jsonb), 'ttl', ttl,"
+        " 'topic', topic,"
         " 'source', source, 'duplicates', duplicates) ORDER BY id) FROM notifications",
     )
     assert queued == [

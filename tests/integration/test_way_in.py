@@ -26,7 +26,9 @@ from pydantic import SecretStr
 
 from planner_jobs.api.app import create_app
 from planner_jobs.db.engine import libpq_url
+from planner_jobs.domain.notifications import compact_json_text
 from planner_jobs.jobs.defer import defer_in_transaction
+from planner_jobs.jobs.exports import take_in_requests
 from planner_jobs.runtime import Runtime
 from tests.integration.conftest import job_statuses, new_user, outbox_size, subscribe, work
 from tests.push_receiver import PushReceiver
@@ -150,8 +152,9 @@ def test_the_largest_payload_that_fits_is_accepted_and_one_byte_more_is_not(
 
     assert call(runtime, "planner_notify", user, Jsonb(fits)) > 0
     assert refusal(runtime, "planner_notify", user, Jsonb(too_big)).sqlstate == "22023"
-    with runtime.engine.connect() as c:
-        assert c.scalar(sa.text("SELECT octet_length(body) FROM notifications")) == 3993
+    with runtime.engine.connect() as c:  # stored as PostgreSQL renders it, sent compact
+        body = c.scalar(sa.text("SELECT body FROM notifications"))
+    assert len(compact_json_text(body).encode()) == 3993
 
 
 def test_a_repeated_deduplication_key_within_a_day_is_dropped_and_counted(
@@ -174,9 +177,9 @@ def test_a_repeated_deduplication_key_within_a_day_is_dropped_and_counted(
     with runtime.engine.connect() as c:
         rows = c.execute(sa.text("SELECT id, body, duplicates FROM notifications ORDER BY id"))
         assert [tuple(row) for row in rows] == [
-            (first, '{"n":1}', 1),
-            (someone_else, '{"n":3}', 0),
-            (a_day_later, '{"n":4}', 0),
+            (first, '{"n": 1}', 1),  # as PostgreSQL renders it (sent without the spaces)
+            (someone_else, '{"n": 3}', 0),
+            (a_day_later, '{"n": 4}', 0),
         ]
 
 
@@ -226,9 +229,9 @@ def running_worker(runtime: Runtime) -> Iterator[None]:
     )
     try:
         deadline = time.monotonic() + 30
-        while not listening(runtime):
+        while not polling(runtime):
             assert worker.poll() is None, "the worker stopped"
-            assert time.monotonic() < deadline, "the worker did not start listening"
+            assert time.monotonic() < deadline, "the worker did not start polling"
             time.sleep(0.05)
         time.sleep(0.2)
         yield
@@ -238,13 +241,13 @@ def running_worker(runtime: Runtime) -> Iterator[None]:
         assert worker.returncode == 0, output
 
 
-def listening(runtime: Runtime) -> bool:
+def polling(runtime: Runtime) -> bool:
     with runtime.engine.connect() as c:
         return bool(
             c.scalar(
                 sa.text(
                     "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                    " AND application_name = 'planner-jobs relay'"
+                    " AND application_name = 'planner-jobs intake'"
                 )
             )
         )
@@ -253,8 +256,8 @@ def listening(runtime: Runtime) -> bool:
 def test_a_committed_notification_is_sent_at_once_by_a_running_worker(
     push_runtime: Runtime, receiver: PushReceiver
 ) -> None:
-    """Woken by NOTIFY at the commit, not by a poll: the relay's safety drain waits 30 s and
-    procrastinate's own poll 5 s; the message is received well within 2 s."""
+    """The worker polls the outbox's index (every 0.1 s) and procrastinate's own wake-up
+    brings the delivery job to it at once; the message is received well within 2 s."""
     user = new_user(push_runtime)
     subscribe(push_runtime, user, receiver, "phone")
     with running_worker(push_runtime):
@@ -384,12 +387,28 @@ def test_an_export_requested_in_sql_follows_the_api_rules(runtime: Runtime) -> N
         "an export in csv is already pending; one export runs at a time"
     )
     assert export_jobs(runtime) == [("csv", "pending")]
+    with runtime.engine.connect() as c:  # the request alone: no job, no NOTIFY, in its commit
+        assert c.scalar(sa.text("SELECT count(*) FROM procrastinate_jobs")) == 0
+    assert take_in_requests(runtime.engine, runtime.job_app) == 1  # a worker's intake
+    assert take_in_requests(runtime.engine, runtime.job_app) == 0
     with runtime.engine.connect() as c:
         build = c.execute(
             sa.text("SELECT args, queueing_lock FROM procrastinate_jobs WHERE status = 'todo'")
         ).one()
     assert build.args == {"export_id": str(first)}
     assert build.queueing_lock == f"export:{first}"
+
+
+def test_an_export_row_the_main_app_inserts_itself_is_built_too(runtime: Runtime) -> None:
+    user = new_user(runtime)
+    with runtime.engine.begin() as c:
+        c.execute(
+            sa.text("INSERT INTO export_jobs (user_id, format) VALUES (:u, 'json')"), {"u": user}
+        )
+
+    work(runtime, "exports")
+
+    assert export_jobs(runtime) == [("json", "complete")]
 
 
 def test_the_sixth_export_of_a_day_is_pj429_with_the_seconds_to_wait(runtime: Runtime) -> None:

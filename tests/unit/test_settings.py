@@ -175,3 +175,15 @@ def test_a_service_token_is_long_enough_or_unset(monkeypatch: pytest.MonkeyPatch
 
 def test_development_accepts_its_defaults() -> None:
     assert load_settings().jwt_secret.get_secret_value()
+
+
+def test_a_direct_url_goes_beside_a_pooled_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().pooled is False
+    monkeypatch.setenv("PLANNER_DIRECT_DATABASE_URL", "postgresql://db:5432/planner")
+    with pytest.raises(ConfigurationError, match="without PLANNER_DATABASE_URL"):
+        load_settings()
+    monkeypatch.setenv("PLANNER_DATABASE_URL", "postgresql://pgbouncer:6432/planner")
+    assert load_settings().pooled is True
+    monkeypatch.setenv("PLANNER_DIRECT_DATABASE_URL", "mysql://db/planner")
+    with pytest.raises(ConfigurationError, match="PLANNER_DIRECT_DATABASE_URL: must be a"):
+        load_settings()

@@ -108,7 +108,7 @@ def run(host: str | None, port: int | None) -> None:
     settings = settings_of_command(host=host, port=port)
     sock = bind_socket(settings.host, settings.port)
     with open_runtime(settings) as runtime:
-        logging.getLogger("planner_jobs").info(migrate(runtime.engine).summary())
+        logging.getLogger("planner_jobs").info(migrate(runtime.direct_engine).summary())
         asyncio.run(serve(runtime, api_socket=sock, workers=ONE_MACHINE))
 
 
@@ -136,7 +136,7 @@ def demo(host: str | None, port: int | None) -> None:
     sock = bind_socket(settings.host, settings.port)
     say = logging.getLogger("planner_jobs.demo").info
     with receiver.serving(), open_runtime(settings) as runtime:
-        say(migrate(runtime.engine).summary())
+        say(migrate(runtime.direct_engine).summary())
         users = seed(runtime.engine, receiver, now=dt.datetime.now(dt.UTC))
         export = exports.request_export(runtime.engine, users[0], "json").job
         say(
@@ -157,7 +157,7 @@ def migrate_command() -> None:
     from planner_jobs.runtime import open_runtime
 
     with open_runtime(settings_of_command(), periodic=False) as runtime:
-        click.echo(migrate(runtime.engine).summary())
+        click.echo(migrate(runtime.direct_engine).summary())
 
 
 @cli.command()

@@ -38,27 +38,61 @@ def libpq_url_of(engine: Engine) -> str:
     return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def connect_kwargs(application_name: str = "planner-jobs") -> dict[str, str | int]:
-    # Every session works in UTC, so date arithmetic never depends on the server's zone.
-    return {
+# Every session works in UTC, so date arithmetic never depends on the server's zone: set at
+# connection through libpq's `options`, or, through PgBouncer, which refuses that startup
+# parameter, by this statement (PgBouncer then keeps the zone on every server connection it
+# lends the client).
+UTC_SESSION = "SET timezone TO 'UTC'"
+
+
+def connect_kwargs(
+    application_name: str = "planner-jobs", *, pooled: bool = False
+) -> dict[str, str | int]:
+    """The libpq parameters of every connection. `pooled`: through PgBouncer in transaction
+    pooling mode (no `options`: run `UTC_SESSION` once connected)."""
+    parameters: dict[str, str | int] = {
         "connect_timeout": CONNECT_TIMEOUT_SECONDS,
         "application_name": application_name,
-        "options": "-c timezone=UTC",
     }
+    if not pooled:
+        parameters["options"] = "-c timezone=UTC"
+    return parameters
+
+
+def driver_kwargs(*, pooled: bool) -> dict[str, Any]:
+    """psycopg's options: through a transaction pooler a prepared statement would live on a
+    server connection the next transaction may not get (PgBouncer 1.18 keeps none), so psycopg
+    prepares nothing."""
+    return {"prepare_threshold": None} if pooled else {}
 
 
 def create_engine(
-    url: str, *, pool_size: int = 5, application_name: str = "planner-jobs"
+    url: str,
+    *,
+    pool_size: int = 5,
+    application_name: str = "planner-jobs",
+    pooled: bool = False,
 ) -> Engine:
+    """An engine on `url`; `pooled`: `url` is PgBouncer in transaction pooling mode."""
     engine = sa.create_engine(
         sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
-        connect_args=connect_kwargs(application_name),
+        connect_args={
+            **connect_kwargs(application_name, pooled=pooled),
+            **driver_kwargs(pooled=pooled),
+        },
     )
     sa.event.listen(engine, "connect", _send_lists_in_binary)
+    if pooled:
+        sa.event.listen(engine, "connect", _utc_session)
     return engine
+
+
+def _utc_session(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.execute(UTC_SESSION)
+    dbapi_connection.commit()
 
 
 def _send_lists_in_binary(dbapi_connection: Any, _record: Any) -> None:

@@ -180,3 +180,24 @@ def mark_expired(connection: sa.Connection, export_id: uuid.UUID) -> None:
         .where(ExportJob.id == export_id)
         .values(status="expired", download_url=None)
     )
+
+
+_TAKE_IN = sa.text(
+    """
+    WITH taken AS (
+        SELECT id FROM export_jobs
+         WHERE status = 'pending' AND build_queued_at IS NULL
+         ORDER BY created_at LIMIT :limit
+         FOR UPDATE SKIP LOCKED
+    )
+    UPDATE export_jobs SET build_queued_at = now()
+      FROM taken WHERE export_jobs.id = taken.id
+    RETURNING export_jobs.id
+    """
+)
+
+
+def take_in_requests(connection: sa.Connection, *, limit: int) -> list[uuid.UUID]:
+    """Up to `limit` export requests that have no build job yet (oldest first, others' locked
+    ones skipped), marked as taken in: the caller queues their build jobs in this transaction."""
+    return list(connection.scalars(_TAKE_IN, {"limit": limit}))

@@ -283,13 +283,25 @@ class ExportJob(Base):
         ),
         # Operators see the newest exports first...
         Index("ix_export_jobs_created_at", "created_at"),
-        # ...and count them by status (expired ones pile up forever: not those).
-        Index("ix_export_jobs_status", "status", postgresql_where=text("status <> 'expired'")),
+        # ...and count the finished ones by status (expired ones pile up forever: not those;
+        # the active ones are counted off the unique index above, and a request's lookup of
+        # the user's active export must not find this one cheaper on stale statistics).
+        Index(
+            "ix_export_jobs_finished_status",
+            "status",
+            postgresql_where=text("status IN ('complete', 'failed')"),
+        ),
         # ...and the files failed attempts may have left.
         Index(
             "ix_export_jobs_failed_with_file",
             "id",
             postgresql_where=text("status = 'failed' AND storage_key IS NOT NULL"),
+        ),
+        # The workers' intake finds the requests that have no build job yet.
+        Index(
+            "ix_export_jobs_to_build",
+            "created_at",
+            postgresql_where=text("status = 'pending' AND build_queued_at IS NULL"),
         ),
     )
 
@@ -305,6 +317,9 @@ class ExportJob(Base):
     # Bookkeeping of our own (nullable: rows inserted by others still work).
     storage_key: Mapped[str | None]
     size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # When a worker queued its build job (null: requested, not yet taken in; a row the main
+    # app inserts itself is taken in too).
+    build_queued_at: Mapped[dt.datetime | None]
 
 
 class Notification(Base):

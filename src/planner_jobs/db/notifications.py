@@ -3,9 +3,10 @@ them into deliveries.
 
 Every way in (the main app's `planner_notify()`, `POST /internal/notifications`, the
 `notifications.send` job, the CLI, reminders, exports) ends in the SQL function
-`planner_enqueue_notification()` (migration 0006): one place holds the rules (user, payload size,
-urgency, topic, TTL, deduplication), and it wakes the workers with NOTIFY once the transaction
-commits.
+`planner_enqueue_notification()` (migrations 0006, 0009, 0010): one place holds the rules (user,
+payload size and nesting, urgency, topic, TTL, deduplication). It writes the row and nothing
+more: no NOTIFY, which would serialize the caller's commit with every other notifying one; the
+workers poll the index of what waits (`jobs.intake`).
 """
 
 from __future__ import annotations
@@ -23,9 +24,6 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from planner_jobs.db import activity, arrays
 from planner_jobs.db.models import Notification, PushDelivery
 from planner_jobs.domain.notifications import NewNotification, unstorable_problem
-
-CHANNEL = "planner_notifications"  # NOTIFY'd by planner_enqueue_notification() on commit
-
 
 _NEW = arrays.unnest(
     "new",
@@ -92,7 +90,7 @@ def enqueue_composed(
     transaction: how many. For the rollover's freeze notices (thousands in one night's batch):
     valid by construction and raised once per closed user-day, so neither the rules nor the
     deduplication lookup of `planner_enqueue_notification()` has anything to refuse; their keys
-    are stored all the same. One NOTIFY wakes the workers on commit."""
+    are stored all the same."""
     if not notifications:
         return 0
     rows = arrays.rows(
@@ -110,7 +108,6 @@ def enqueue_composed(
             sa.select(rows, sa.literal(source, sa.Text())),
         )
     )
-    connection.execute(sa.select(sa.func.pg_notify(CHANNEL, "")))
     return len(notifications)
 
 

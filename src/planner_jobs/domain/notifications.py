@@ -88,6 +88,16 @@ def text_nesting(text: bytes) -> int:
     return deepest
 
 
+_TOKEN_SPACE = re.compile(r'("(?:[^"\\]|\\.)*")| ')
+
+
+def compact_json_text(text: str) -> str:
+    """PostgreSQL's rendering of a JSON value (`{"a": [1, 2]}`) without the spaces it puts
+    between tokens (`{"a":[1,2]}`), strings kept as they are: the text a browser receives. The
+    same expression as the SQL function `planner_json_compact()`; idempotent."""
+    return _TOKEN_SPACE.sub(r"\1", text)
+
+
 def _leaves(value: object) -> Iterator[object]:
     """Every key and scalar of a JSON value, walked without recursion."""
     stack = [value]

@@ -18,7 +18,7 @@ from planner_jobs.settings import Settings
 @contextlib.contextmanager
 def open_database(settings: Settings) -> Iterator[Engine]:
     """An engine of one connection on the settings' database, its schema checked current."""
-    engine = create_engine(resolve_database_url(settings), pool_size=1)
+    engine = create_engine(resolve_database_url(settings), pool_size=1, pooled=settings.pooled)
     try:
         check_connection(engine)
         ensure_schema_current(engine)

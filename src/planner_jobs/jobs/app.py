@@ -25,9 +25,10 @@ from typing import Any, Protocol
 import procrastinate
 from procrastinate.exceptions import JobAborted
 from procrastinate.retry import RetryValue
+from psycopg.conninfo import make_conninfo
 
-from planner_jobs.db.engine import connect_kwargs
-from planner_jobs.db.pool import checked_when_idle
+from planner_jobs.db.engine import connect_kwargs, driver_kwargs
+from planner_jobs.db.pool import Connector, checked_when_idle, utc_session
 from planner_jobs.domain.notifications import NewNotification
 from planner_jobs.domain.streaks import FreezeRules
 from planner_jobs.jobs import exports, maintenance, notifications, reminders, rollover, tokens
@@ -259,16 +260,27 @@ def _registered_periodic(spec: Periodic) -> Callable[..., str]:
     return run
 
 
-def build_job_app(conninfo: str, *, periodic: bool = True) -> procrastinate.App:
-    """A procrastinate app on `conninfo` with every task; `periodic` adds the cron schedule."""
+def build_job_app(
+    conninfo: str, *, periodic: bool = True, listen_conninfo: str | None = None
+) -> procrastinate.App:
+    """A procrastinate app on `conninfo` with every task; `periodic` adds the cron schedule.
+    `listen_conninfo`: `conninfo` is PgBouncer in transaction pooling mode, and the workers
+    listen on this direct connection."""
+    pooled = listen_conninfo is not None
     app = procrastinate.App(
-        connector=procrastinate.PsycopgConnector(
+        connector=Connector(
+            listen_conninfo=listen_conninfo
+            and make_conninfo(listen_conninfo, **connect_kwargs("planner-jobs listener")),
             pool_factory=checked_when_idle,
             conninfo=conninfo,
-            kwargs=connect_kwargs("planner-jobs worker"),
+            kwargs={
+                **connect_kwargs("planner-jobs worker", pooled=pooled),
+                **driver_kwargs(pooled=pooled),
+            },
             min_size=1,
             max_size=10,
             timeout=15,
+            **({"configure": utc_session} if pooled else {}),
         )
     )
     for task in TASKS:

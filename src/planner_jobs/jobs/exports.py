@@ -1,8 +1,10 @@
 """Data exports: requesting one (API and CLI), building it (worker), and the retention sweep.
 
 A request goes through `planner_request_export()`, as the main app's do: the database locks
-the user's row, decides (reuse, conflict, quota), and inserts the job row and its procrastinate
-job in one transaction. The worker claims the row and records the one storage
+the user's row, decides (reuse, conflict, quota), and inserts the job row, nothing more (the
+job engine's insert trigger NOTIFYs, which would serialize the requesting commits). A worker
+takes the request in (`take_in_requests`, from its intake) and queues its build job in a
+transaction of its own. The build claims the row and records the one storage
 key of the export, writes the user's data (one read-only snapshot, streamed through the format's
 writer) into the export's staging file, hands the finished file to storage, and marks the job
 complete together with queueing the "ready" notification.
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import procrastinate
 import psycopg
 import sqlalchemy as sa
 from procrastinate.exceptions import JobAborted
@@ -33,6 +36,7 @@ from planner_jobs.db import exports as db
 from planner_jobs.domain.exports.formats import FORMATS, file_name
 from planner_jobs.domain.notifications import NewNotification
 from planner_jobs.errors import PlannerError
+from planner_jobs.jobs.defer import defer_in_transaction
 from planner_jobs.jobs.notifications import raise_notifications
 from planner_jobs.logs import about_user
 from planner_jobs.metrics import Metrics
@@ -102,6 +106,27 @@ def request_export(engine: Engine, user_id: uuid.UUID, export_format: str) -> Re
             raise ExportConflict(active)
         # The other export finished between the refusal and this look: ask again.
     raise PlannerError("the user's exports kept changing; try again")
+
+
+TAKE_IN_BATCH = 100
+
+
+def take_in_requests(engine: Engine, job_app: procrastinate.App) -> int:
+    """Queue the build job of each export request that has none yet (up to `TAKE_IN_BATCH`),
+    in one transaction of the worker's own: how many. The requests are written by
+    `planner_request_export()` alone, which queues nothing (the job engine's insert trigger
+    NOTIFYs, which would serialize the requesting transactions' commits)."""
+    with engine.begin() as connection:
+        taken = db.take_in_requests(connection, limit=TAKE_IN_BATCH)
+        for export_id in taken:
+            defer_in_transaction(
+                connection,
+                job_app,
+                "exports.build",
+                queueing_lock=f"export:{export_id}",
+                export_id=str(export_id),
+            )
+    return len(taken)
 
 
 def storage_key(job: db.ExportJobRow) -> str:

@@ -41,7 +41,11 @@ from planner_jobs.db import activity
 from planner_jobs.db import notifications as outbox
 from planner_jobs.db import push as db
 from planner_jobs.db.engine import database_now, with_reconnects
-from planner_jobs.domain.notifications import NewNotification, unstorable_problem
+from planner_jobs.domain.notifications import (
+    NewNotification,
+    compact_json_text,
+    unstorable_problem,
+)
 from planner_jobs.domain.push import Outcome, classify, retry_delay
 from planner_jobs.errors import PlannerError
 from planner_jobs.jobs.context import Rescheduled
@@ -246,7 +250,7 @@ def _message(delivery: db.DueDelivery) -> Message:
         endpoint=delivery.endpoint,
         p256dh=delivery.p256dh,
         auth=delivery.auth,
-        body=delivery.body,
+        body=compact_json_text(delivery.body),  # stored as PostgreSQL renders it
         urgency=delivery.urgency,
         topic=delivery.topic,
         ttl=delivery.ttl,

@@ -15,9 +15,9 @@ import procrastinate.worker
 
 from planner_jobs.db.engine import first_line
 from planner_jobs.jobs.context import CONTEXT_KEY, Collaborators
+from planner_jobs.jobs.intake import Intake, Sources, take_in_all
 from planner_jobs.jobs.maintenance import retry_stalled_jobs
 from planner_jobs.jobs.observer import JobObserver
-from planner_jobs.jobs.outbox import Relay, drain_all
 from planner_jobs.storage.staging import StagingArea
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,9 @@ SELECT EXISTS (
      WHERE status = 'todo'
        AND queue_name = ANY(%(queues)s::varchar[])
        AND (scheduled_at IS NULL OR scheduled_at <= now())
-) OR (%(outbox)s AND EXISTS (SELECT 1 FROM notifications WHERE drained_at IS NULL)) AS ready
+) OR (%(outbox)s AND EXISTS (SELECT 1 FROM notifications WHERE drained_at IS NULL))
+  OR (%(exports)s AND EXISTS (SELECT 1 FROM export_jobs
+                               WHERE status = 'pending' AND build_queued_at IS NULL)) AS ready
 """
 
 
@@ -93,6 +95,9 @@ class WorkerRunner:
         self._stop_requested = asyncio.Event()
         self._worker: procrastinate.worker.Worker | None = None
         self._observer = JobObserver(collaborators.job_app, collaborators.metrics)
+        self._sources = Sources(
+            outbox="notifications" in plan.queues, exports="exports" in plan.queues
+        )
 
     @property
     def stopping(self) -> bool:
@@ -109,9 +114,10 @@ class WorkerRunner:
 
         A burst run first hands back the jobs of dead workers, so one run after a crash
         finishes the work. A worker of the exports queue clears the staging files of dead
-        attempts as it starts and every minute while it runs; one of the notifications queue
-        drains the notification outbox (`jobs.outbox`): woken by each raised notification, or,
-        in burst mode, before each pass.
+        attempts as it starts and every minute while it runs. Workers take in what other
+        programs raised (`jobs.intake`: the notification outbox for the notifications queue,
+        export requests for the exports queue), polling for it, or, in burst mode, before
+        each pass.
 
         The job app must be open (`async with collaborators.job_app.open_async()`): the
         workers of one process share its connection pool.
@@ -128,9 +134,15 @@ class WorkerRunner:
         helpers = [self._observer.run()]
         if "exports" in self._plan.queues:
             helpers.append(_sweep_staging(collaborators.staging))
-        if "notifications" in self._plan.queues and not self._burst:
+        if self._sources and not self._burst:
             helpers.append(
-                Relay(collaborators.engine, collaborators.job_app, collaborators.metrics).run()
+                Intake(
+                    collaborators.engine,
+                    collaborators.job_app,
+                    self._sources,
+                    collaborators.metrics,
+                    pooled=collaborators.settings.pooled,
+                ).run()
             )
         running = [asyncio.create_task(helper) for helper in helpers]
         try:
@@ -144,23 +156,26 @@ class WorkerRunner:
         app = self._collaborators.job_app
         app.perform_import_paths()
         options = worker_options(self._collaborators, self._plan, self._observer)
-        drains = "notifications" in self._plan.queues
         if not self._burst:
             await self._work_until_stopped(options)
             return
         while not self._stopping:
-            if drains:
+            if self._sources:
                 await asyncio.to_thread(
-                    drain_all,
+                    take_in_all,
                     self._collaborators.engine,
                     self._collaborators.job_app,
-                    metrics=self._collaborators.metrics,
+                    self._sources,
+                    self._collaborators.metrics,
                 )
             await self._one_worker(options, wait=False)
             # A pass ends when a fetch finds nothing; jobs that running jobs queued meanwhile
             # (an export's notification) are ready after it, so keep going until none is.
             row = await app.connector.execute_query_one_async(
-                _READY_JOBS, queues=list(self._plan.queues), outbox=drains
+                _READY_JOBS,
+                queues=list(self._plan.queues),
+                outbox=self._sources.outbox,
+                exports=self._sources.exports,
             )
             if not row["ready"]:
                 return

@@ -39,7 +39,8 @@ else:
     from planner_jobs.db.engine import create_engine
     from planner_jobs.settings import load_settings
 
-    engine = create_engine(resolve_database_url(load_settings()))
+    settings = load_settings()
+    engine = create_engine(settings.direct_database_url or resolve_database_url(settings))
     with engine.begin() as own_connection:
         _configure_and_run(own_connection)
     engine.dispose()
