@@ -12,9 +12,10 @@ point is printed: the disk's fsync times make one run of a point vary by 20 % he
   notify     the same, and `SELECT planner_notify(...)` instead of that INSERT;
   user+row   insert a user, and a row into a plain table shaped like `export_jobs`;
   user+export  insert a user, and `SELECT planner_request_export(...)` for it.
-Then `planner-jobs worker` (every queue) runs idle for `--idle` seconds, and the database's CPU
-time over that time (its processes' user and system time, read from /proc: the embedded server
-only) says what the workers' polling costs a database with nothing to do.
+Then `planner-jobs worker` (every queue) runs idle for `--idle` seconds on a migrated database
+with nothing in it (the one above holds thousands of export requests), and the database's CPU
+time of the server processes serving its connections (read from /proc: a server on this
+machine) says what the workers' polling costs a database with nothing to do.
 
 It prints transactions per second and the 99th percentile latency (from pgbench's log of every
 transaction) side by side, with notify ÷ insert and user+export ÷ user+row: a way in that
@@ -34,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import pwd
 import shutil
 import statistics
 import subprocess
@@ -144,24 +144,21 @@ def run(pgbench: str, url: str, mix: str, clients: int, seconds: int) -> tuple[f
     return tps, p99
 
 
-def server_cpu_seconds(user: str = "embedded_postgres") -> float:
-    """User and system CPU time of the server's processes so far (the embedded server runs
-    as its own user), dead children included."""
-    uid = pwd.getpwnam(user).pw_uid
+def backend_cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU time so far of the server processes `pids` (gone ones count 0)."""
     ticks = 0
-    for pid in filter(str.isdigit, os.listdir("/proc")):
+    for pid in pids:
         try:
-            if os.stat(f"/proc/{pid}").st_uid != uid:
-                continue
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except (FileNotFoundError, ProcessLookupError):
             continue
-        ticks += sum(int(value) for value in fields[11:15])
+        ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def idle_cost(url: str, seconds: int) -> float:
-    """Percent of one core the database spends on one idle `planner-jobs worker` process."""
+def idle_cost(url: str, seconds: int) -> tuple[float, int]:
+    """Percent of one core the database's processes serving one idle `planner-jobs worker`
+    (every queue) spend, and how many such connections it holds."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PLANNER_")}
     with tempfile.TemporaryDirectory(prefix="idle-worker-") as folder:
         environment.update(PLANNER_DATABASE_URL=url, PLANNER_DATA_DIR=folder)
@@ -173,13 +170,21 @@ def idle_cost(url: str, seconds: int) -> float:
         )
         try:
             time.sleep(10)  # started, first ticks of the schedule done
-            before = server_cpu_seconds()
+            with psycopg.connect(url, autocommit=True) as connection:
+                pids = [
+                    int(row[0])
+                    for row in connection.execute(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND application_name LIKE 'planner-jobs%%'"
+                    )
+                ]
+            before = backend_cpu_seconds(pids)
             time.sleep(seconds)
-            used = server_cpu_seconds() - before
+            used = backend_cpu_seconds(pids) - before
         finally:
             worker.terminate()
             worker.wait(30)
-    return used / seconds * 100
+    return used / seconds * 100, len(pids)
 
 
 def main() -> None:
@@ -230,7 +235,17 @@ def main() -> None:
                 )
                 for key, points in rounds.items()
             }
-            idle = idle_cost(url, args.idle) if not args.url and args.idle else None
+            idle = None
+            if not args.url and args.idle:  # on a database of its own, with nothing to do
+                quiet = create_database(server_url)
+                try:
+                    quiet_url = database_url(server_url, quiet)
+                    engine = create_engine(quiet_url)
+                    migrate(engine)
+                    engine.dispose()
+                    idle = idle_cost(quiet_url, args.idle)
+                finally:
+                    drop_database(server_url, quiet)
         finally:
             drop_database(server_url, name)
     print(
@@ -256,9 +271,13 @@ def main() -> None:
             f" | {row[1]:.1f} → {export[1]:.1f} ms ({export[1] / row[1]:.2f}x) |"
         )
     if idle is not None:
+        percent, connections = idle
         print()
-        print(f"an idle worker process (every queue) for {args.idle} s: the database spent")
-        print(f"{idle:.2f} % of one core (the intake's poll every 0.1 s, the job engine's own)")
+        print(
+            f"an idle worker process (every queue) for {args.idle} s: its {connections} database"
+            f" connections cost the server {percent:.2f} % of one core (the intake's poll every"
+            " 0.1 s, the job engine's heartbeats and polls)"
+        )
 
 
 if __name__ == "__main__":

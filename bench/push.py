@@ -171,8 +171,9 @@ class Bench:
             stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 60
-        while not self.listening():
+        while not self.polling():
             if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
                 sys.exit("the worker did not start")
             time.sleep(0.05)
         started = cpu_seconds(process.pid)
@@ -182,13 +183,13 @@ class Bench:
             process.send_signal(signal.SIGTERM)
             process.wait()
 
-    def listening(self) -> bool:
+    def polling(self) -> bool:
         with self.engine.connect() as c:
             return bool(
                 c.scalar(
                     self.sa.text(
                         "SELECT count(*) FROM pg_stat_activity"
-                        " WHERE application_name = 'planner-jobs relay'"
+                        " WHERE application_name = 'planner-jobs intake'"
                     )
                 )
             )

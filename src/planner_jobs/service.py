@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from planner_jobs.errors import PlannerError
+from planner_jobs.jobs.intake import Intake, Sources
 from planner_jobs.jobs.worker import WorkerPlan, WorkerRunner
 from planner_jobs.runtime import Runtime
 
@@ -71,10 +72,14 @@ async def serve(
                 # One pool for every worker of this process.
                 await stack.enter_async_context(runtime.job_app.open_async())
             server, runners, parts = _start_parts(runtime, api_socket, workers, burst)
+            intake = _start_intake(runtime, workers) if not burst else None
             try:
                 await _wait_for_end(parts, stop_requested, burst=burst)
             finally:
                 await _stop(server, runners, parts)
+                if intake is not None:
+                    intake.cancel()
+                    await asyncio.gather(intake, return_exceptions=True)
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
@@ -103,6 +108,22 @@ def _start_parts(
         runners.append(runner)
         parts.append(asyncio.create_task(runner.run(), name="worker " + ",".join(plan.queues)))
     return server, runners, parts
+
+
+def _start_intake(runtime: Runtime, workers: Sequence[WorkerPlan]) -> asyncio.Task[None] | None:
+    """The process's one intake (`jobs.intake`: one polling connection, whatever the number of
+    workers), for what its workers' queues take in from other programs."""
+    sources = Sources.of(queue for plan in workers for queue in plan.queues)
+    if not sources:
+        return None
+    intake = Intake(
+        runtime.engine,
+        runtime.job_app,
+        sources,
+        runtime.metrics,
+        pooled=runtime.settings.pooled,
+    )
+    return asyncio.create_task(intake.run(), name="intake")
 
 
 async def _wait_for_end(

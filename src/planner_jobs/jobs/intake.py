@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import procrastinate
 import psycopg
+import sqlalchemy as sa
 from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import Engine
 
-from planner_jobs.db.engine import connect_kwargs, driver_kwargs, libpq_url_of
+from planner_jobs.db.engine import connect_kwargs, driver_kwargs, first_line, libpq_url_of
 from planner_jobs.jobs import exports, outbox
 from planner_jobs.metrics import Metrics
 
@@ -48,6 +50,12 @@ class Sources:
     outbox: bool
     exports: bool
 
+    @classmethod
+    def of(cls, queues: Iterable[str]) -> Sources:
+        """What workers of `queues` take in."""
+        names = set(queues)
+        return cls(outbox="notifications" in names, exports="exports" in names)
+
     def __bool__(self) -> bool:
         return self.outbox or self.exports
 
@@ -69,9 +77,8 @@ class Intake:
         self._job_app = job_app
         self._sources = sources
         self._metrics = metrics
-        wanted = [f"{_WAITING[name]} AS {name}" for name in ("outbox", "exports")
-                  if getattr(sources, name)]  # fmt: skip
-        self._probe = "SELECT " + ", ".join(wanted)
+        self._names = [name for name in _WAITING if getattr(sources, name)]
+        self._probe = "SELECT " + ", ".join(f"{_WAITING[name]} AS {name}" for name in self._names)
 
     async def run(self) -> None:
         connection: psycopg.AsyncConnection[tuple[bool, ...]] | None = None
@@ -88,9 +95,12 @@ class Intake:
                             **driver_kwargs(pooled=self._pooled),
                         )
                     row = await (await connection.execute(self._probe)).fetchone()
-                    worked = await self._take_in(dict(zip(self._names(), row or (), strict=True)))
-                except (psycopg.OperationalError, OSError) as exc:
-                    log.warning("the intake lost its connection (%s): polling again in 1 s", exc)
+                    worked = await self._take_in(dict(zip(self._names, row or (), strict=True)))
+                except (psycopg.OperationalError, sa.exc.OperationalError, OSError) as exc:
+                    log.warning(
+                        "the intake cannot reach the database (%s): polling again in 1 s",
+                        first_line(getattr(exc, "orig", None) or exc),
+                    )
                     connection = None
                     await asyncio.sleep(1)
                     continue
@@ -102,9 +112,6 @@ class Intake:
         finally:
             if connection is not None:
                 await connection.close()
-
-    def _names(self) -> list[str]:
-        return [name for name in ("outbox", "exports") if getattr(self._sources, name)]
 
     async def _take_in(self, waiting: dict[str, bool]) -> bool:
         worked = False
@@ -119,8 +126,9 @@ class Intake:
         return worked
 
 
-def take_in_all(engine: Engine, job_app: procrastinate.App, sources: Sources,
-                metrics: Metrics | None = None) -> None:  # fmt: skip
+def take_in_all(
+    engine: Engine, job_app: procrastinate.App, sources: Sources, metrics: Metrics | None = None
+) -> None:
     """Everything waiting, taken in now (a burst worker, before each pass)."""
     if sources.outbox:
         outbox.drain_all(engine, job_app, metrics=metrics)

@@ -15,7 +15,7 @@ import procrastinate.worker
 
 from planner_jobs.db.engine import first_line
 from planner_jobs.jobs.context import CONTEXT_KEY, Collaborators
-from planner_jobs.jobs.intake import Intake, Sources, take_in_all
+from planner_jobs.jobs.intake import Sources, take_in_all
 from planner_jobs.jobs.maintenance import retry_stalled_jobs
 from planner_jobs.jobs.observer import JobObserver
 from planner_jobs.storage.staging import StagingArea
@@ -95,9 +95,7 @@ class WorkerRunner:
         self._stop_requested = asyncio.Event()
         self._worker: procrastinate.worker.Worker | None = None
         self._observer = JobObserver(collaborators.job_app, collaborators.metrics)
-        self._sources = Sources(
-            outbox="notifications" in plan.queues, exports="exports" in plan.queues
-        )
+        self._sources = Sources.of(plan.queues)
 
     @property
     def stopping(self) -> bool:
@@ -114,10 +112,9 @@ class WorkerRunner:
 
         A burst run first hands back the jobs of dead workers, so one run after a crash
         finishes the work. A worker of the exports queue clears the staging files of dead
-        attempts as it starts and every minute while it runs. Workers take in what other
-        programs raised (`jobs.intake`: the notification outbox for the notifications queue,
-        export requests for the exports queue), polling for it, or, in burst mode, before
-        each pass.
+        attempts as it starts and every minute while it runs. In burst mode, what other
+        programs raised for its queues (`jobs.intake`: the notification outbox, export
+        requests) is taken in before each pass; otherwise the process's one intake does it.
 
         The job app must be open (`async with collaborators.job_app.open_async()`): the
         workers of one process share its connection pool.
@@ -134,16 +131,6 @@ class WorkerRunner:
         helpers = [self._observer.run()]
         if "exports" in self._plan.queues:
             helpers.append(_sweep_staging(collaborators.staging))
-        if self._sources and not self._burst:
-            helpers.append(
-                Intake(
-                    collaborators.engine,
-                    collaborators.job_app,
-                    self._sources,
-                    collaborators.metrics,
-                    pooled=collaborators.settings.pooled,
-                ).run()
-            )
         running = [asyncio.create_task(helper) for helper in helpers]
         try:
             await self._work()
