@@ -29,11 +29,11 @@ sys.path.insert(0, str(Path(__file__).parent.parent))
 from tests.job_history import add_finished_jobs
 
 from _support import create_database, database_url, drop_database, server
+from planner_jobs.catalogue import build_job_app
 from planner_jobs.db.engine import create_engine
 from planner_jobs.db.migrate import migrate
+from planner_jobs.engine.defer import defer_in_transaction
 from planner_jobs.inspection import views
-from planner_jobs.jobs.app import build_job_app
-from planner_jobs.jobs.defer import defer_in_transaction
 
 COMMAND = [sys.executable, "-m", "planner_jobs"]
 

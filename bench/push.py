@@ -259,8 +259,8 @@ class Bench:
         self.record("POST /internal/notifications, batches of 500", self.window(), used)
 
     def job(self) -> None:
+        from planner_jobs.catalogue import build_job_app
         from planner_jobs.db.engine import libpq_url
-        from planner_jobs.jobs.app import build_job_app
 
         job_app = build_job_app(libpq_url(self.url), periodic=False)
         with job_app.open():

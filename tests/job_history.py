@@ -7,7 +7,7 @@ import contextlib
 
 import sqlalchemy as sa
 
-from planner_jobs.jobs.app import PERIODIC, TASKS
+from planner_jobs.catalogue import PERIODIC, TASKS
 
 _JOBS = """
 INSERT INTO procrastinate_jobs (queue_name, task_name, status, args, attempts)

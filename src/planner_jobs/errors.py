@@ -24,7 +24,3 @@ class DatabaseUnavailable(PlannerError):
 
 class UsageError(PlannerError):
     """A command was called with arguments it cannot use."""
-
-
-class UnknownUser(PlannerError):
-    """There is no such user."""

@@ -3,7 +3,9 @@
 Every module logs through the standard library (`logging.getLogger(__name__)`); structlog's
 formatter renders the records, adding what is bound to the context: the worker binds each job's
 id, task, queue and attempt while it runs (`job_context`), and the code that knows a job's user
-adds it (`about_user`).
+adds it (`about_user`). On the hot paths an event is a short name and its values are fields
+(`events(__name__).error("push refused", host=..., status=...)`), which a JSON line carries as
+keys an operator filters on.
 
 No line holds a secret: every rendered line, ours and our libraries' (uvicorn's access lines
 carry each request's query string), has the secrets of URLs and credentials blanked out last
@@ -35,6 +37,7 @@ def configure(*, level: str, format: Format | None = None) -> Format:
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         _job_of_the_job_engine,
+        _fields_of_the_event,
     ]
     if chosen == "json":
         renderer: list[Any] = [
@@ -93,6 +96,53 @@ def redact(text: str) -> str:
 def _redact_rendered(_logger: Any, _method: str, line: Any) -> Any:
     """The last step: the whole rendered line (message, fields, traceback) redacted."""
     return redact(line) if isinstance(line, str) else line
+
+
+_FIELDS = "planner_fields"  # the record attribute `Events` puts an event's fields in
+
+
+class Events:
+    """A logger of events with fields: `events(__name__).info("push refused", host=h)`.
+
+    Through the standard library like every other line (the fields ride on the record and
+    become keys of the rendered line); the record's message is the event alone.
+    """
+
+    def __init__(self, name: str) -> None:
+        self._log = logging.getLogger(name)
+
+    def debug(self, event: str, **fields: Any) -> None:
+        self._emit(logging.DEBUG, event, fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._emit(logging.INFO, event, fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self._emit(logging.WARNING, event, fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        self._emit(logging.ERROR, event, fields)
+
+    def _emit(self, level: int, event: str, fields: dict[str, Any]) -> None:
+        exc_info = fields.pop("exc_info", None)
+        if self._log.isEnabledFor(level):
+            self._log.log(level, event, exc_info=exc_info, extra={_FIELDS: fields}, stacklevel=3)
+
+
+def events(name: str) -> Events:
+    return Events(name)
+
+
+def fields_of(record: logging.LogRecord) -> dict[str, Any]:
+    """The fields of an event logged through `Events` (for tests reading records)."""
+    found: dict[str, Any] = getattr(record, _FIELDS, {})
+    return found
+
+
+def _fields_of_the_event(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    for key, value in fields_of(event["_record"]).items() if "_record" in event else ():
+        event.setdefault(key, value)
+    return event
 
 
 def _job_of_the_job_engine(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:

@@ -8,17 +8,22 @@ everything it builds: nothing below imports it. Nothing here runs at import time
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import procrastinate
 from sqlalchemy.engine import Engine
 
+from planner_jobs.catalogue import build_job_app
 from planner_jobs.db.embedded import resolve_database_url
 from planner_jobs.db.engine import check_connection, create_engine, libpq_url
+from planner_jobs.engine.app import JobApp
+from planner_jobs.engine.worker import Beside, WorkerPlan
 from planner_jobs.inspection.metrics import DatabaseCollector
-from planner_jobs.jobs.app import build_job_app
+from planner_jobs.jobs.exports import keep_staging_clean
+from planner_jobs.jobs.intake import Sources, take_in_all
+from planner_jobs.jobs.intake import waiting as intake_waiting
 from planner_jobs.metrics import Metrics
 from planner_jobs.push.keys import load_vapid_keys
 from planner_jobs.push.service import PushService
@@ -35,7 +40,7 @@ class Runtime:
     # The same database, directly, for what holds a session (migrations): `engine` itself
     # unless `engine` goes through PgBouncer (PLANNER_DIRECT_DATABASE_URL).
     direct_engine: Engine
-    job_app: procrastinate.App
+    job_app: JobApp
     metrics: Metrics
     storage: Storage
     staging: StagingArea
@@ -86,3 +91,19 @@ def _metrics(engine: Engine, settings: Settings) -> Metrics:
     metrics = Metrics()
     metrics.registry.register(DatabaseCollector(engine, stalled_after=settings.stalled_after))
     return metrics
+
+
+def beside_jobs(runtime: Runtime, plan: WorkerPlan) -> Beside:
+    """What a worker of `plan` runs besides its jobs: the staging sweep of the exports queue,
+    and (in burst mode) taking in what other programs raised for its queues."""
+    sources = Sources.of(plan.queues)
+    alongside = [functools.partial(keep_staging_clean, runtime.staging)]
+    return Beside(
+        alongside=alongside if "exports" in plan.queues else (),
+        take_in=functools.partial(
+            take_in_all, runtime.engine, runtime.job_app, sources, runtime.metrics
+        )
+        if sources
+        else None,
+        waiting=functools.partial(intake_waiting, runtime.engine, sources),
+    )

@@ -18,10 +18,10 @@ import socket
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from planner_jobs.engine.worker import WorkerPlan, WorkerRunner
 from planner_jobs.errors import PlannerError
 from planner_jobs.jobs.intake import Intake, Sources
-from planner_jobs.jobs.worker import WorkerPlan, WorkerRunner
-from planner_jobs.runtime import Runtime
+from planner_jobs.runtime import Runtime, beside_jobs
 
 if TYPE_CHECKING:
     from planner_jobs.api.server import ApiServer
@@ -104,7 +104,7 @@ def _start_parts(
         parts.append(asyncio.create_task(server.serve(sockets=[api_socket]), name="api"))
         log.info("HTTP API listening on %s", bound_address(api_socket))
     for plan in workers:
-        runner = WorkerRunner(runtime, plan, burst=burst)
+        runner = WorkerRunner(runtime, plan, burst=burst, beside=beside_jobs(runtime, plan))
         runners.append(runner)
         parts.append(asyncio.create_task(runner.run(), name="worker " + ",".join(plan.queues)))
     return server, runners, parts

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from planner_jobs.catalogue import build_job_app
 from planner_jobs.db.engine import create_engine, libpq_url
-from planner_jobs.jobs.app import build_job_app
-from planner_jobs.jobs.defer import defer_in_transaction
+from planner_jobs.engine.defer import defer_in_transaction
 from planner_jobs.jobs.exports import request_export
 from tests.acceptance.conftest import Cli, base_environment, stop, wait_for_http
 from tests.data import add_user, utc

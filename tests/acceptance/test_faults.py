@@ -14,10 +14,10 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from planner_jobs.catalogue import build_job_app
 from planner_jobs.db.engine import create_engine, libpq_url
 from planner_jobs.domain.notifications import NewNotification
-from planner_jobs.jobs.app import build_job_app
-from planner_jobs.jobs.defer import defer_in_transaction
+from planner_jobs.engine.defer import defer_in_transaction
 from planner_jobs.jobs.exports import request_export
 from planner_jobs.jobs.notifications import notify
 from planner_jobs.push.keys import VapidKeys

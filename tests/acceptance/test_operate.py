@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from planner_jobs.api.auth import user_id_from_token
+from planner_jobs.catalogue import PERIODIC, build_job_app
 from planner_jobs.db.engine import create_engine, libpq_url
-from planner_jobs.jobs.app import PERIODIC, build_job_app
-from planner_jobs.jobs.defer import defer_in_transaction
+from planner_jobs.engine.defer import defer_in_transaction
 from planner_jobs.settings import DEV_JWT_SECRET
 from tests.acceptance.conftest import Cli, assert_one_line_error, stop, wait_for_http
 from tests.acceptance.test_cli import a_user
@@ -191,3 +191,96 @@ def test_the_demo_shows_closed_days_reminders_and_an_export_within_a_minute(
     assert code == 0, output[-3000:]
     assert "Traceback" not in output
     assert "demo: the dashboard is at http://127.0.0.1:" in output
+
+
+def test_the_cli_the_dashboard_and_the_metrics_give_the_same_numbers(
+    cli: Cli, database_url: str, tmp_path: Path
+) -> None:
+    """One definition per question: users with rollover work, users backing off, the rollover
+    lag, notifications waiting, jobs by queue and status. Before, the dashboard counted users
+    "due" its own way and the outbox three ways."""
+    from fastapi.testclient import TestClient
+    from prometheus_client.parser import text_string_to_metric_families
+    from sqlalchemy import text
+
+    from planner_jobs.api.app import create_app
+    from planner_jobs.runtime import open_runtime
+    from planner_jobs.settings import Settings
+
+    a_failed_job(cli, database_url)  # a failed job in the notifications queue
+    engine = create_engine(database_url)
+    with engine.begin() as c:
+        c.execute(
+            text(
+                "INSERT INTO users (email, created_at) SELECT 'u' || n || '@example.com',"
+                " now() - interval '3 days' FROM generate_series(1, 7) n"
+            )
+        )  # never planned: work for the sweep
+        c.execute(
+            text(
+                "UPDATE users SET rollover_next_date = current_date - 2,"
+                " rollover_due_at = now() - interval '1 hour', rollover_zone = timezone"
+                " WHERE email IN ('u1@example.com', 'u2@example.com')"
+            )
+        )  # due an hour ago
+        c.execute(
+            text(
+                "UPDATE users SET rollover_retry_at = now() + interval '5 minutes',"
+                " rollover_error = 'a broken row' WHERE email = 'u3@example.com'"
+            )
+        )
+        c.execute(
+            text(
+                """SELECT planner_notify(id, '{"title": "waiting"}') FROM users"""
+                " WHERE email LIKE 'u%@example.com'"
+            )
+        )
+    engine.dispose()
+
+    shown = json.loads(cli("status", "--json").stdout)
+    settings = Settings(_env_file=None, database_url=database_url, data_dir=tmp_path)  # type: ignore[call-arg]
+    with (
+        open_runtime(settings, periodic=False) as runtime,
+        TestClient(create_app(runtime), base_url="http://127.0.0.1") as client,
+    ):
+        page = client.get("/admin").text
+        scraped = {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(client.get("/metrics").text)
+            for sample in family.samples
+        }
+
+    def on_page(element: str) -> str:
+        found = re.search(rf'id="{element}">([^<]*)<', page)
+        assert found is not None, element
+        return found.group(1)
+
+    def metric(name: str, **labels: str) -> float:
+        return scraped[(name, tuple(sorted(labels.items())))]
+
+    rollover, deliveries = shown["rollover"], shown["deliveries"]
+    # All seven have work (the one backing off too: it has a day to close, later).
+    assert (rollover["users_due"], rollover["users_backing_off"], deliveries["outbox"]) == (7, 1, 7)
+    assert (
+        int(on_page("users-due"))
+        == rollover["users_due"]
+        == metric("planner_jobs_rollover_users_due")
+    )
+    assert (
+        int(on_page("users-backing-off"))
+        == rollover["users_backing_off"]
+        == metric("planner_jobs_rollover_users_backing_off")
+    )
+    assert int(on_page("outbox")) == deliveries["outbox"] == metric("planner_jobs_outbox_waiting")
+    assert abs(rollover["lag_seconds"] - metric("planner_jobs_rollover_lag_seconds")) < 30
+    assert rollover["lag_seconds"] > 3000  # the hour of the two due users
+    for queue in shown["queues"]:
+        for status, count in queue["counts"].items():
+            assert metric("planner_jobs_queue_jobs", queue=queue["name"], status=status) == count
+            cell = re.search(
+                rf'data-queue="{queue["name"]}">.*?data-status="{status}">(?:<a[^>]*>)?(\d+)',
+                page,
+                re.S,
+            )
+            assert cell is not None
+            assert int(cell.group(1)) == count

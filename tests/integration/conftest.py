@@ -16,8 +16,8 @@ import pytest
 import sqlalchemy as sa
 
 from planner_jobs.domain.notifications import NewNotification
+from planner_jobs.engine.worker import WorkerPlan
 from planner_jobs.jobs.notifications import notify
-from planner_jobs.jobs.worker import WorkerPlan
 from planner_jobs.push.service import PushService
 from planner_jobs.runtime import Runtime, open_runtime
 from planner_jobs.service import serve

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 
 from planner_jobs.api.admin import SESSION_COOKIE
 from planner_jobs.api.app import create_app
-from planner_jobs.jobs.defer import defer_in_transaction
+from planner_jobs.engine.defer import defer_in_transaction
 from planner_jobs.runtime import Runtime
 
 PASSWORD = "p" * 32

@@ -17,10 +17,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from planner_jobs.api.app import create_app
 from planner_jobs.db.engine import create_engine
-from planner_jobs.inspection import actions, views
-from planner_jobs.jobs.defer import defer_in_transaction
-from planner_jobs.jobs.maintenance import prune_finished_jobs
-from planner_jobs.jobs.worker import WorkerPlan
+from planner_jobs.engine import actions
+from planner_jobs.engine.defer import defer_in_transaction
+from planner_jobs.engine.maintenance import prune_finished_jobs
+from planner_jobs.engine.worker import WorkerPlan
+from planner_jobs.inspection import views
 from planner_jobs.runtime import Runtime, open_runtime
 from planner_jobs.service import serve
 from planner_jobs.settings import Settings

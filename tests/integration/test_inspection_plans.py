@@ -11,9 +11,9 @@ import pytest
 import sqlalchemy as sa
 from prometheus_client import generate_latest
 
+from planner_jobs.engine.defer import defer_in_transaction
+from planner_jobs.engine.queues import QUEUES
 from planner_jobs.inspection import views
-from planner_jobs.jobs.defer import defer_in_transaction
-from planner_jobs.jobs.queues import QUEUES
 from planner_jobs.runtime import Runtime, open_runtime
 from planner_jobs.settings import Settings
 from tests.job_history import add_finished_jobs

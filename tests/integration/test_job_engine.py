@@ -6,9 +6,9 @@ import pytest
 import sqlalchemy as sa
 
 from planner_jobs.db.models import User
-from planner_jobs.jobs.defer import defer_in_transaction
-from planner_jobs.jobs.queues import QUEUES
-from planner_jobs.jobs.worker import WorkerPlan
+from planner_jobs.engine.defer import defer_in_transaction
+from planner_jobs.engine.queues import QUEUES
+from planner_jobs.engine.worker import WorkerPlan
 from planner_jobs.runtime import Runtime, open_runtime
 from planner_jobs.service import serve
 from planner_jobs.settings import Settings

@@ -11,9 +11,10 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from planner_jobs.api.app import create_app
+from planner_jobs.engine.defer import defer_in_transaction
 from planner_jobs.jobs import notifications
-from planner_jobs.jobs.defer import defer_in_transaction
 from planner_jobs.jobs.notifications import BadNotification
+from planner_jobs.logs import fields_of
 from planner_jobs.runtime import Runtime
 from tests.integration.conftest import (
     bearer,
@@ -235,7 +236,13 @@ def test_a_refusal_of_our_request_is_final_logged_and_keeps_the_subscription(
     assert deliveries(push_runtime) == [("rejected", 1, status)]
     assert subscription_count(push_runtime) == 1
     assert job_statuses(push_runtime) == ["succeeded"]
-    assert any("UnauthorizedRegistration" in r.getMessage() for r in caplog.records)
+    [refused] = [r for r in caplog.records if r.getMessage() == "push refused"]
+    assert fields_of(refused) == {  # an event with fields an operator can filter on
+        "host": receiver.host.split(":")[0],
+        "status": status,
+        "subscription_id": fields_of(refused)["subscription_id"],
+        "detail": "UnauthorizedRegistration",
+    }
 
 
 def test_a_subscription_that_keeps_failing_is_given_up_eventually(

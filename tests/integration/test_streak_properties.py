@@ -189,4 +189,6 @@ def test_the_rollover_applies_the_five_streak_rules_as_the_reference_model(
     )
     assert effects == expected.effects
     assert (current, longest, freezes) == (expected.current, expected.longest, expected.freezes)
-    assert notified == [f"streak-freeze:{day.isoformat()}" for day in expected.freezes_spent_on]
+    assert notified == [
+        f"planner-streak-freeze-{day.isoformat()}" for day in expected.freezes_spent_on
+    ]

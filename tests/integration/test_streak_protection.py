@@ -181,7 +181,7 @@ def test_a_backfill_earns_then_spends_freezes_in_date_order_and_says_so(engine: 
     assert (notice.urgency, notice.topic, notice.dedupe_key, notice.source) == (
         "low",
         "streak-freeze",
-        "streak-freeze:2026-06-03",
+        "planner-streak-freeze-2026-06-03",
         "rollover",
     )
     assert json.loads(notice.body) == {

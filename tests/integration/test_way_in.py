@@ -27,7 +27,7 @@ from pydantic import SecretStr
 from planner_jobs.api.app import create_app
 from planner_jobs.db.engine import libpq_url
 from planner_jobs.domain.notifications import compact_json_text
-from planner_jobs.jobs.defer import defer_in_transaction
+from planner_jobs.engine.defer import defer_in_transaction
 from planner_jobs.jobs.exports import take_in_requests
 from planner_jobs.runtime import Runtime
 from tests.integration.conftest import job_statuses, new_user, outbox_size, subscribe, work

@@ -10,10 +10,10 @@ import time
 import procrastinate
 import sqlalchemy as sa
 
-from planner_jobs.jobs.defer import defer_in_transaction
-from planner_jobs.jobs.maintenance import retry_stalled_jobs
-from planner_jobs.jobs.queues import QUEUES
-from planner_jobs.jobs.worker import WorkerPlan
+from planner_jobs.engine.defer import defer_in_transaction
+from planner_jobs.engine.maintenance import retry_stalled_jobs
+from planner_jobs.engine.queues import QUEUES
+from planner_jobs.engine.worker import WorkerPlan
 from planner_jobs.runtime import Runtime
 from planner_jobs.service import serve
 

@@ -8,6 +8,7 @@ under `TYPE_CHECKING`): a type-only import is a dependency too.
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
@@ -96,18 +97,49 @@ def room(module: str) -> str:
     return parts[1] if len(parts) > 1 else ""
 
 
+ABOVE_THE_ENGINE = (
+    "planner_jobs.jobs",
+    "planner_jobs.catalogue",
+    "planner_jobs.runtime",
+    "planner_jobs.inspection",
+    "planner_jobs.api",
+    "planner_jobs.cli",
+    "planner_jobs.service",
+)
 # (importing room, imported modules it may not reach, why)
 FORBIDDEN: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("jobs", ("planner_jobs.runtime",), "jobs name what they need (jobs.context)"),
+    (
+        "engine",
+        ABOVE_THE_ENGINE,
+        "the job engine imports no use case: the catalogue registers them, and the"
+        " composition root hands a worker what it runs besides its jobs",
+    ),
+    (
+        "jobs",
+        ("planner_jobs.runtime", "planner_jobs.catalogue", "planner_jobs.engine"),
+        "a use case names what it needs (engine.context) and defers jobs (engine.defer):"
+        " nothing else of the engine, nor the catalogue or the root above it",
+    ),
     (
         "db",
-        ("planner_jobs.runtime", "planner_jobs.jobs", "planner_jobs.api"),
-        "the database layer is below the use cases and their entry points",
+        (
+            "planner_jobs.runtime",
+            "planner_jobs.catalogue",
+            "planner_jobs.jobs",
+            "planner_jobs.engine",
+            "planner_jobs.api",
+        ),
+        "the database layer is below the job engine, the use cases and their entry points",
     ),
     ("cli", ("planner_jobs.db",), "the CLI goes through the use cases, not the queries"),
 )
-# The CLI's one way into `db`: creating and checking the schema is a command of its own.
-ALLOWED = {("cli", "planner_jobs.db.migrate")}
+ALLOWED = {
+    # The CLI's one way into `db`: creating and checking the schema is a command of its own.
+    ("cli", "planner_jobs.db.migrate"),
+    # What a running task needs of the engine.
+    ("jobs", "planner_jobs.engine.context"),
+    ("jobs", "planner_jobs.engine.defer"),
+}
 
 
 def broken_rules(graph: Mapping[str, Iterable[str]]) -> list[str]:
@@ -130,6 +162,34 @@ def test_no_import_cycle() -> None:
     assert cycles(import_graph()) == []
 
 
+def engine_names(text: str) -> list[str]:
+    """The job engine's tables and functions a source text names (`procrastinate_jobs`...)."""
+    return sorted(set(re.findall(r"\bprocrastinate_[a-z0-9_]+", text)))
+
+
+def test_only_the_engine_room_and_the_migrations_name_the_job_engines_tables() -> None:
+    """Everything about procrastinate's tables and functions lives in `engine/`: an upgrade of
+    procrastinate touches that room and a migration, nothing else."""
+    offenders = {
+        str(path.relative_to(PACKAGE)): names
+        for path in PACKAGE.rglob("*.py")
+        if path.relative_to(PACKAGE).parts[0] not in ("engine",)
+        and "migrations" not in path.parts
+        and (names := engine_names(path.read_text(encoding="utf-8")))
+    }
+    assert offenders == {}
+
+
+def test_use_cases_import_the_job_engine_only_through_the_engine_room() -> None:
+    offenders = {
+        f"{path.relative_to(PACKAGE)}: {name}"
+        for path in (PACKAGE / "jobs").rglob("*.py")
+        for name in imported_names(path)
+        if name.split(".")[0] == "procrastinate"
+    }
+    assert not offenders
+
+
 def test_the_domain_imports_nothing_but_the_standard_library_and_itself() -> None:
     offenders = {
         f"{path.relative_to(PACKAGE)}: {name}"
@@ -145,19 +205,27 @@ def test_the_checks_catch_a_cycle_and_a_forbidden_import() -> None:
     """The guards above are only worth something if they can fail."""
     graph = import_graph()
     graph["planner_jobs.jobs.rollover"].add("planner_jobs.runtime")
-    graph["planner_jobs.db.models"].add("planner_jobs.jobs.app")
+    graph["planner_jobs.db.models"].add("planner_jobs.catalogue")
     graph["planner_jobs.cli"].add("planner_jobs.db.rollover")
+    graph["planner_jobs.engine.worker"].add("planner_jobs.jobs.outbox")
+    graph["planner_jobs.jobs.exports"].add("planner_jobs.engine.worker")
 
-    assert broken_rules(graph) == [
-        "planner_jobs.cli imports planner_jobs.db.rollover: "
-        "the CLI goes through the use cases, not the queries",
-        "planner_jobs.db.models imports planner_jobs.jobs.app: "
-        "the database layer is below the use cases and their entry points",
-        "planner_jobs.jobs.rollover imports planner_jobs.runtime: "
-        "jobs name what they need (jobs.context)",
+    broken = broken_rules(graph)
+    assert [rule.split(":")[0] for rule in broken] == [
+        "planner_jobs.cli imports planner_jobs.db.rollover",
+        "planner_jobs.db.models imports planner_jobs.catalogue",
+        "planner_jobs.engine.worker imports planner_jobs.jobs.outbox",
+        "planner_jobs.jobs.exports imports planner_jobs.engine.worker",
+        "planner_jobs.jobs.rollover imports planner_jobs.runtime",
     ]
+    assert "the job engine imports no use case" in broken[2]
     [cycle] = cycles(graph)
-    assert {"planner_jobs.db.models", "planner_jobs.jobs.app"} <= set(cycle)
+    assert {"planner_jobs.db.models", "planner_jobs.catalogue"} <= set(cycle)
+    assert engine_names("UPDATE procrastinate_jobs SET ...; procrastinate_finish_job_v1(") == [
+        "procrastinate_finish_job_v1",
+        "procrastinate_jobs",
+    ]
+    assert engine_names("procrastinate.App, the engine's jobs") == []
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert cycles({"a": {"a"}}) == [["a"]]
     assert cycles({"a": {"b"}, "b": set()}) == []

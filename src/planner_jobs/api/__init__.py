@@ -1,1 +1,2 @@
-"""The small HTTP API: exports, push subscriptions, health and metrics."""
+"""The HTTP API: exports, push subscriptions, the way in of other services (`/internal/`),
+probes and metrics, and the operators' dashboard (`/admin`)."""

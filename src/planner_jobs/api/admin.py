@@ -31,9 +31,10 @@ from fastapi.templating import Jinja2Templates
 
 from planner_jobs import __version__
 from planner_jobs.api.deps import RuntimeDep
-from planner_jobs.inspection import actions, views
+from planner_jobs.engine import actions
+from planner_jobs.engine.queues import QUEUES, STATUSES
+from planner_jobs.inspection import views
 from planner_jobs.inspection.text import ago, duration
-from planner_jobs.jobs.queues import QUEUES, STATUSES
 
 SESSION_COOKIE = "planner_admin_session"
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")

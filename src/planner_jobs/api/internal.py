@@ -140,7 +140,7 @@ _FIELDS = {"user_id": "userId", "dedupe_key": "dedupeKey"}
         404: {"model": Problem, "description": "No service token is configured"},
     },
 )
-def raise_notifications(
+def post_notifications(
     body: NotificationsIn, runtime: RuntimeDep
 ) -> NotificationsOut | JSONResponse:
     """Queue 1 to 1,000 notifications, all or none; each goes to every browser of its user."""

@@ -21,11 +21,11 @@ import click
 from planner_jobs import __version__
 from planner_jobs.domain.exports.formats import FORMAT_NAMES
 from planner_jobs.domain.push import URGENCIES
+from planner_jobs.engine.queues import QUEUES
 from planner_jobs.errors import PlannerError, UsageError
-from planner_jobs.jobs.queues import QUEUES
 
 if TYPE_CHECKING:
-    from planner_jobs.jobs.app import Periodic
+    from planner_jobs.catalogue import Periodic
     from planner_jobs.runtime import Runtime
     from planner_jobs.settings import Settings
 
@@ -101,7 +101,7 @@ def run(host: str | None, port: int | None) -> None:
     Ctrl-C or SIGTERM stops it gracefully.
     """
     from planner_jobs.db.migrate import migrate
-    from planner_jobs.jobs.worker import ONE_MACHINE
+    from planner_jobs.engine.worker import ONE_MACHINE
     from planner_jobs.runtime import open_runtime
     from planner_jobs.service import bind_socket, serve
 
@@ -123,8 +123,8 @@ def demo(host: str | None, port: int | None) -> None:
     """
     from planner_jobs.db.migrate import migrate
     from planner_jobs.demo import ZONES, DemoReceiver, seed
+    from planner_jobs.engine.worker import ONE_MACHINE
     from planner_jobs.jobs import exports
-    from planner_jobs.jobs.worker import ONE_MACHINE
     from planner_jobs.runtime import open_runtime
     from planner_jobs.service import bind_socket, bound_address, serve
 
@@ -210,7 +210,7 @@ def worker(queues: Sequence[str], concurrency: int, burst: bool, metrics_port: i
     """Job workers (any number of them, on any number of machines)."""
     from prometheus_client import start_http_server
 
-    from planner_jobs.jobs.worker import WorkerPlan
+    from planner_jobs.engine.worker import WorkerPlan
     from planner_jobs.service import serve
 
     settings = settings_of_command()
@@ -263,12 +263,12 @@ class _CronGroup(click.Group):
     `cron` itself is asked for."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        from planner_jobs.jobs.app import PERIODIC
+        from planner_jobs.catalogue import PERIODIC
 
         return sorted(spec.command for spec in PERIODIC)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        from planner_jobs.jobs.app import PERIODIC
+        from planner_jobs.catalogue import PERIODIC
 
         for spec in PERIODIC:
             if spec.command == cmd_name:
@@ -441,8 +441,8 @@ def _connection_failure(exc: Exception) -> object | None:
     if sa_exc is not None and isinstance(exc, sa_exc.OperationalError):
         reason: object = exc.orig or exc
         return reason
-    procrastinate_exc = sys.modules.get("procrastinate.exceptions")
-    if procrastinate_exc is not None and isinstance(exc, procrastinate_exc.ConnectorException):
+    engine_exceptions = sys.modules.get("procrastinate.exceptions")  # the job engine's
+    if engine_exceptions is not None and isinstance(exc, engine_exceptions.ConnectorException):
         cause: object = exc.__cause__ or exc
         return cause
     return None

@@ -21,9 +21,9 @@ from planner_jobs.cli.main import (
     migrated_runtime,
     settings_of_command,
 )
+from planner_jobs.engine.queues import STATUSES
 from planner_jobs.errors import PlannerError, UsageError
 from planner_jobs.inspection.text import ago, duration
-from planner_jobs.jobs.queues import STATUSES
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -242,7 +242,7 @@ def jobs_show(job_id: int, as_json: bool) -> None:
 
 
 def _act(job_id: int, as_json: bool, action: Callable[[Any, int], str]) -> None:
-    from planner_jobs.inspection.actions import JobActionRefused
+    from planner_jobs.engine.actions import JobActionRefused
 
     with _database() as engine, engine.begin() as c:
         try:
@@ -257,7 +257,7 @@ def _act(job_id: int, as_json: bool, action: Callable[[Any, int], str]) -> None:
 @JSON
 def jobs_retry(job_id: int, as_json: bool) -> None:
     """Put a failed, cancelled, aborted or stalled job back in its queue, to run now."""
-    from planner_jobs.inspection import actions
+    from planner_jobs.engine import actions
 
     stalled_after = settings_of_command().stalled_after
     _act(job_id, as_json, lambda c, i: actions.retry(c, i, stalled_after=stalled_after))
@@ -268,7 +268,7 @@ def jobs_retry(job_id: int, as_json: bool) -> None:
 @JSON
 def jobs_cancel(job_id: int, as_json: bool) -> None:
     """Cancel a job that has not started."""
-    from planner_jobs.inspection import actions
+    from planner_jobs.engine import actions
 
     _act(job_id, as_json, actions.cancel)
 

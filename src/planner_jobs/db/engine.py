@@ -104,7 +104,7 @@ class _BinaryWherePossibleListDumper(ListBinaryDumper):
 
     The set-based statements pass thousands of values as arrays; psycopg's default text format
     escapes every element with a regex (measured: a third of the rollover's time). Lists of
-    composite values (procrastinate's `procrastinate_job_to_defer_v1[]`) only dump as text.
+    composite values (the job engine's jobs to defer) only dump as text.
     """
 
     def upgrade(self, obj: list[Any], format: PyFormat) -> BaseListDumper:

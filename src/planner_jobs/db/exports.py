@@ -182,18 +182,22 @@ def mark_expired(connection: sa.Connection, export_id: uuid.UUID) -> None:
     )
 
 
+# The export requests that wait for their build job (every question about them asks it in
+# these words, which the partial index `ix_export_jobs_to_build` serves).
+TO_BUILD = "status = 'pending' AND build_queued_at IS NULL"
+ANY_TO_BUILD = f"EXISTS (SELECT FROM export_jobs WHERE {TO_BUILD})"
+
 _TAKE_IN = sa.text(
-    """
+    f"""
     WITH taken AS (
-        SELECT id FROM export_jobs
-         WHERE status = 'pending' AND build_queued_at IS NULL
+        SELECT id FROM export_jobs WHERE {TO_BUILD}
          ORDER BY created_at LIMIT :limit
          FOR UPDATE SKIP LOCKED
     )
     UPDATE export_jobs SET build_queued_at = now()
       FROM taken WHERE export_jobs.id = taken.id
     RETURNING export_jobs.id
-    """
+    """  # noqa: S608 (constant fragments)
 )
 
 

@@ -393,7 +393,7 @@ class JobFailure(Base):
     __tablename__ = "job_failures"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
-    job_id: Mapped[int] = mapped_column(BigInteger, index=True)  # procrastinate_jobs.id
+    job_id: Mapped[int] = mapped_column(BigInteger, index=True)  # the job engine's job id
     attempt: Mapped[int]
     worker_id: Mapped[int | None] = mapped_column(BigInteger)
     exception: Mapped[str]  # the exception's qualified name

@@ -12,17 +12,15 @@ workers poll the index of what waits (`jobs.intake`).
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, LiteralString, Protocol
 
 import sqlalchemy as sa
-from procrastinate import PsycopgConnector
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from planner_jobs.db import activity, arrays
-from planner_jobs.db.models import Notification, PushDelivery
+from planner_jobs.db import arrays
+from planner_jobs.db.models import PushDelivery
 from planner_jobs.domain.notifications import NewNotification, unstorable_problem
 
 _NEW = arrays.unnest(
@@ -83,48 +81,21 @@ def enqueue(
     return [int(row.id) for row in rows]
 
 
-def enqueue_composed(
-    connection: sa.Connection, notifications: Sequence[NewNotification], *, source: str
-) -> int:
-    """Queue notifications the service composed itself, in one statement, in the caller's
-    transaction: how many. For the rollover's freeze notices (thousands in one night's batch):
-    valid by construction and raised once per closed user-day, so neither the rules nor the
-    deduplication lookup of `planner_enqueue_notification()` has anything to refuse; their keys
-    are stored all the same."""
-    if not notifications:
-        return 0
-    rows = arrays.rows(
-        "composed",
-        user_id=(sa.Uuid(), [n.user_id for n in notifications]),
-        body=(sa.Text(), [compact_json(n.payload) for n in notifications]),
-        urgency=(sa.Text(), [n.urgency for n in notifications]),
-        topic=(sa.Text(), [n.topic for n in notifications]),
-        ttl=(sa.Integer(), [n.ttl for n in notifications]),
-        dedupe_key=(sa.Text(), [n.dedupe_key for n in notifications]),
-    )
-    connection.execute(
-        sa.insert(Notification).from_select(
-            ["user_id", "body", "urgency", "topic", "ttl", "dedupe_key", "source"],
-            sa.select(rows, sa.literal(source, sa.Text())),
-        )
-    )
-    return len(notifications)
-
-
-def compact_json(payload: dict[str, Any]) -> str:
-    """A payload's JSON text as the browser receives it: no spaces, characters as they are."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
-
-
 _ENQUEUE_ONE = (
     "SELECT planner_enqueue_notification(%(user_id)s, %(payload)s, %(urgency)s, %(topic)s,"
     " %(ttl)s, %(dedupe_key)s, %(source)s) AS id"
 )
 
 
-async def enqueue_one(
-    connector: PsycopgConnector, notification: NewNotification, *, source: str
-) -> int:
+class RunsQueries(Protocol):
+    """What runs one query on the job engine's own pool (its connector does)."""
+
+    async def execute_query_one_async(
+        self, query: LiteralString, **arguments: Any
+    ) -> dict[str, Any]: ...
+
+
+async def enqueue_one(connector: RunsQueries, notification: NewNotification, *, source: str) -> int:
     """`enqueue()` of one notification, in a transaction of its own, on the job engine's own
     pool: the `notifications.send` job, whose cost per job is the way's throughput (a thread and
     a SQLAlchemy round trip cost as much again)."""
@@ -141,84 +112,25 @@ async def enqueue_one(
     return int(row["id"])
 
 
-# The `notifications.send` jobs waiting beside the one running, taken in one go: their
-# notifications queued (each job's id its deduplication key unless it has one) and the jobs
-# marked running; then finished with procrastinate's own function (3.10: a revision upgrading
-# procrastinate checks these statements), so their timeline reads started, succeeded. Only jobs
-# whose arguments have the expected shape and meet the rules are taken; any other is left to
-# run, and fail with its reason, on its own.
-_TAKE_SEND_JOBS = """
-WITH candidate AS (
-    SELECT id, args FROM procrastinate_jobs
-     WHERE queue_name = 'notifications' AND task_name = 'notifications.send'
-       AND status = 'todo' AND (scheduled_at IS NULL OR scheduled_at <= now())
-     ORDER BY priority DESC, id
-     LIMIT %(limit)s
-     FOR UPDATE SKIP LOCKED
-), shaped AS (
-    SELECT id, (args->>'userId')::uuid AS user_id, args->'payload' AS payload,
-           coalesce(args->>'urgency', 'normal') AS urgency, args->>'topic' AS topic,
-           (args->>'ttl')::integer AS ttl,
-           coalesce(args->>'dedupeKey', 'planner-job:' || id) AS dedupe_key
-      FROM candidate
-     WHERE args->>'userId' ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$'
-       AND coalesce(jsonb_typeof(args->'urgency'), 'string') = 'string'
-       AND coalesce(jsonb_typeof(args->'topic'), 'string') IN ('string', 'null')
-       AND coalesce(jsonb_typeof(args->'dedupeKey'), 'string') IN ('string', 'null')
-       AND coalesce(args->>'ttl', '0') ~ '^[0-9]{1,7}$'
-       AND args - ARRAY['userId', 'payload', 'urgency', 'topic', 'ttl', 'dedupeKey'] = '{}'
-), valid AS (
-    SELECT * FROM shaped
-     WHERE planner_notification_problem(user_id, payload, urgency, topic, ttl, dedupe_key)
-           IS NULL
-), queued AS (
-    SELECT id, planner_enqueue_notification(
-               user_id, payload, urgency, topic, ttl, dedupe_key, 'job') AS notification
-      FROM valid
-)
-UPDATE procrastinate_jobs SET status = 'doing'
-  FROM queued WHERE procrastinate_jobs.id = queued.id
-RETURNING procrastinate_jobs.id
-"""
-_FINISH = "SELECT procrastinate_finish_job_v1(id, 'succeeded', false) FROM unnest(%(ids)s) AS id"
-
-
-async def absorb_send_jobs(connector: PsycopgConnector, *, limit: int) -> int:
-    """Queue the notifications of up to `limit` `notifications.send` jobs waiting, and mark
-    those jobs done, in one transaction: how many were taken."""
-    async with connector.pool.connection() as connection, connection.transaction():
-        taken = [
-            row[0]
-            for row in await (
-                await connection.execute(_TAKE_SEND_JOBS, {"limit": limit})
-            ).fetchall()
-        ]
-        if taken:
-            await connection.execute(_FINISH, {"ids": taken})
-            await connection.execute(
-                activity.ADD,
-                {
-                    "queue": "notifications",
-                    "task": "notifications.send",
-                    "what": "succeeded",
-                    "n": len(taken),
-                },
-            )
-    return len(taken)
-
-
 @dataclass(frozen=True)
 class Drained:
     claimed: int  # notifications taken from the outbox
     sending: list[int]  # those of them that got deliveries (their users have subscriptions)
 
 
+# The notifications waiting in the outbox: every question about them (the drain, the workers'
+# intake, a burst worker's "is anything left", the operators' counts) asks it in these words,
+# which the partial index `ix_notifications_undrained` serves.
+WAITING = "drained_at IS NULL"
+ANY_WAITING = f"EXISTS (SELECT FROM notifications WHERE {WAITING})"
+
+
 _DRAIN = sa.text(
-    """
+    f"""
     WITH claimed AS (
         UPDATE notifications SET drained_at = now()
          WHERE id IN (
-            SELECT id FROM notifications WHERE drained_at IS NULL
+            SELECT id FROM notifications WHERE {WAITING}
              ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED)
         RETURNING id, user_id
     ), made AS (
@@ -231,7 +143,7 @@ _DRAIN = sa.text(
     )
     SELECT (SELECT count(*) FROM claimed) AS claimed,
            ARRAY(SELECT DISTINCT notification_id FROM made ORDER BY 1) AS sending
-    """
+    """  # noqa: S608 (constant fragments)
 )
 
 
@@ -292,12 +204,3 @@ def hold(connection: sa.Connection, until: dict[int, dt.datetime]) -> int:
         .values(next_attempt_at=held.c.until)
     )
     return result.rowcount
-
-
-def waiting(connection: sa.Connection) -> bool:
-    """Whether a notification waits in the outbox."""
-    return bool(
-        connection.scalar(
-            sa.text("SELECT EXISTS (SELECT FROM notifications WHERE drained_at IS NULL)")
-        )
-    )

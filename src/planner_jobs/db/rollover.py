@@ -225,7 +225,7 @@ class DayContents:
     unfinished: int = 0  # tasks of the day's plan that were not done: carried over
 
 
-def read_and_prepare(
+def begin_closing(
     connection: sa.Connection, closings: Sequence[Closing]
 ) -> dict[uuid.UUID, DayContents]:
     """Count each closing user-day, and do the part of closing it that needs no score.
@@ -355,7 +355,7 @@ def record_days(connection: sa.Connection, records: Sequence[DayRecord]) -> set[
 
 def move_unfinished(connection: sa.Connection, closings: Sequence[Closing]) -> None:
     """Move the unfinished tasks of each closing day's plan to the next day's plan (made by
-    `read_and_prepare`) or to the inbox. `closings` are the user-days that have some to move."""
+    `begin_closing`) or to the inbox. `closings` are the user-days that have some to move."""
     moving = [c for c in closings if c.carry_over is not CarryOver.NONE]
     if not moving:
         return
@@ -493,3 +493,28 @@ def count_users_with_work(connection: sa.Connection, *, now: dt.datetime) -> int
 def oldest_open_due_at(connection: sa.Connection) -> dt.datetime | None:
     """When the longest-waiting user-day became due (an index lookup: `min` on the index)."""
     return connection.scalar(sa.select(sa.func.min(User.rollover_due_at)))
+
+
+def lag_seconds(connection: sa.Connection, *, now: dt.datetime) -> float:
+    """The rollover lag at `now`: the age of the oldest user-day due and not closed (0 when
+    none is)."""
+    oldest = oldest_open_due_at(connection)
+    return max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+
+
+@dataclass(frozen=True)
+class BackingOff:
+    users: int  # whose last rollover failed on their own data, waiting to be retried
+    last_error: str | None  # the newest of their errors
+
+
+def backing_off(connection: sa.Connection, *, now: dt.datetime) -> BackingOff:
+    waiting = User.rollover_retry_at > now
+    users = connection.scalar(sa.select(sa.func.count()).where(waiting)) or 0
+    error = connection.scalar(
+        sa.select(User.rollover_error)
+        .where(waiting)
+        .order_by(User.rollover_retry_at.desc())
+        .limit(1)
+    )
+    return BackingOff(users=users, last_error=error)

@@ -38,9 +38,6 @@ class StreakEffect(enum.StrEnum):
     RESET = "reset"
 
 
-ALL_DAYS_OFF = 0b111_1111  # bit 0 = Monday ... bit 6 = Sunday
-
-
 @dataclass(frozen=True)
 class Protection:
     """What the user set to keep a missed day from breaking the streak, as it is when the day is

@@ -51,6 +51,7 @@ class DatabaseCollector(Collector):
                 now = views.database_now(connection)
                 schedule = views.schedule(connection, now=now)
                 rollover = views.rollover(connection)
+                deliveries = views.deliveries(connection)
             finally:
                 connection.exec_driver_sql("RESET statement_timeout")
         jobs = GaugeMetricFamily(
@@ -89,4 +90,14 @@ class DatabaseCollector(Collector):
             "Users whose rollover failed on their own data, waiting to be retried.",
         )
         backing_off.add_metric([], rollover.users_backing_off)
-        return [jobs, oldest, alive, success, lag, backing_off]
+        due = GaugeMetricFamily(
+            "planner_jobs_rollover_users_due",
+            "Users with rollover work now: a day to close, or not planned yet.",
+        )
+        due.add_metric([], rollover.users_due)
+        outbox = GaugeMetricFamily(
+            "planner_jobs_outbox_waiting",
+            "Notifications raised and not yet drained into deliveries.",
+        )
+        outbox.add_metric([], deliveries.outbox)
+        return [jobs, oldest, alive, success, lag, backing_off, due, outbox]

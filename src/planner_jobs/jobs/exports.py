@@ -16,6 +16,7 @@ sweep deletes whatever a deletion could not reach at the time.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import logging
@@ -26,17 +27,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import procrastinate
 import psycopg
 import sqlalchemy as sa
-from procrastinate.exceptions import JobAborted
 from sqlalchemy.engine import Engine
 
+from planner_jobs import logs
 from planner_jobs.db import exports as db
 from planner_jobs.domain.exports.formats import FORMATS, file_name
 from planner_jobs.domain.notifications import NewNotification
+from planner_jobs.engine.context import JobAborted
+from planner_jobs.engine.defer import JobApp, defer_in_transaction
 from planner_jobs.errors import PlannerError
-from planner_jobs.jobs.defer import defer_in_transaction
 from planner_jobs.jobs.notifications import raise_notifications
 from planner_jobs.logs import about_user
 from planner_jobs.metrics import Metrics
@@ -44,6 +45,7 @@ from planner_jobs.storage.port import Storage, StorageError, TransientStorageErr
 from planner_jobs.storage.staging import StagingArea
 
 log = logging.getLogger(__name__)
+events = logs.events(__name__)
 
 MAX_ATTEMPTS = 5
 RETENTION_BATCH = 500
@@ -111,7 +113,7 @@ def request_export(engine: Engine, user_id: uuid.UUID, export_format: str) -> Re
 TAKE_IN_BATCH = 100
 
 
-def take_in_requests(engine: Engine, job_app: procrastinate.App) -> int:
+def take_in_requests(engine: Engine, job_app: JobApp) -> int:
     """Queue the build job of each export request that has none yet (up to `TAKE_IN_BATCH`),
     in one transaction of the worker's own: how many. The requests are written by
     `planner_request_export()` alone, which queues nothing (the job engine's insert trigger
@@ -366,7 +368,7 @@ def _give_up(
     """Mark the job failed with a short message for the user, and delete any file an earlier
     attempt stored (the retention sweep retries a deletion that fails now); the details go to
     the log."""
-    log.error("export %s failed on attempt %d: %s", export_id, attempt, reason)
+    events.error("export failed", export_id=str(export_id), attempt=attempt, reason=reason)
     with engine.begin() as connection:
         failed = db.fail_job(connection, export_id, error=USER_SAFE_ERROR)
     metrics.exports.labels(format=failed.format if failed else "unknown", outcome="failed").inc()
@@ -378,7 +380,9 @@ def _delete_failed_file(engine: Engine, storage: Storage, export_id: uuid.UUID, 
     try:
         storage.delete(key)
     except StorageError as exc:
-        log.warning("could not delete the file of failed export %s yet: %s", export_id, exc)
+        events.warning(
+            "could not delete a failed export's file yet", export_id=str(export_id), error=str(exc)
+        )
         return False
     with engine.begin() as connection:
         db.forget_storage_key(connection, export_id)
@@ -414,3 +418,17 @@ def expire_exports(engine: Engine, storage: Storage, *, now: dt.datetime) -> Exp
                     expired += 1
         if len(jobs) < RETENTION_BATCH:
             return ExpireSummary(expired=expired)
+
+
+STAGING_SWEEP_SECONDS = 60.0  # how often a process working on exports clears dead staging files
+
+
+async def keep_staging_clean(staging: StagingArea) -> None:
+    """Remove the staging files of dead attempts now and every minute, until cancelled (beside
+    the jobs of a worker of the exports queue)."""
+    while True:
+        try:
+            await asyncio.to_thread(staging.sweep)
+        except OSError as exc:
+            log.warning("could not sweep the staging folder %s: %s", staging.folder, exc)
+        await asyncio.sleep(STAGING_SWEEP_SECONDS)

@@ -19,13 +19,15 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-import procrastinate
 import psycopg
 import sqlalchemy as sa
 from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import Engine
 
+from planner_jobs.db import exports as exports_db
+from planner_jobs.db import notifications as notifications_db
 from planner_jobs.db.engine import connect_kwargs, driver_kwargs, first_line, libpq_url_of
+from planner_jobs.engine.defer import JobApp
 from planner_jobs.jobs import exports, outbox
 from planner_jobs.metrics import Metrics
 
@@ -34,12 +36,8 @@ log = logging.getLogger(__name__)
 POLL_SECONDS = 0.1  # idle: one index probe this often (about 10 µs of the database's time each)
 PAUSE_AFTER_WORK = 0.15  # seconds: what arrives meanwhile joins the next batch
 
-_WAITING = {
-    "outbox": "EXISTS (SELECT FROM notifications WHERE drained_at IS NULL)",
-    "exports": (
-        "EXISTS (SELECT FROM export_jobs WHERE status = 'pending' AND build_queued_at IS NULL)"
-    ),
-}
+# What waits, as the outbox and the export requests define it (one definition each).
+_WAITING = {"outbox": notifications_db.ANY_WAITING, "exports": exports_db.ANY_TO_BUILD}
 
 
 @dataclass(frozen=True)
@@ -66,7 +64,7 @@ class Intake:
     def __init__(
         self,
         engine: Engine,
-        job_app: procrastinate.App,
+        job_app: JobApp,
         sources: Sources,
         metrics: Metrics | None = None,
         *,
@@ -127,7 +125,7 @@ class Intake:
 
 
 def take_in_all(
-    engine: Engine, job_app: procrastinate.App, sources: Sources, metrics: Metrics | None = None
+    engine: Engine, job_app: JobApp, sources: Sources, metrics: Metrics | None = None
 ) -> None:
     """Everything waiting, taken in now (a burst worker, before each pass)."""
     if sources.outbox:
@@ -135,3 +133,12 @@ def take_in_all(
     if sources.exports:
         while exports.take_in_requests(engine, job_app):
             pass
+
+
+def waiting(engine: Engine, sources: Sources) -> bool:
+    """Whether anything raised for `sources` still waits to be taken in."""
+    probes = [_WAITING[name] for name in _WAITING if getattr(sources, name)]
+    if not probes:
+        return False
+    with engine.connect() as connection:
+        return bool(connection.scalar(sa.text("SELECT " + " OR ".join(probes))))

@@ -29,15 +29,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import procrastinate
 import psycopg
 import sqlalchemy as sa
-from procrastinate import PsycopgConnector
-from procrastinate.exceptions import ConnectorException, JobAborted
-from procrastinate.retry import BaseRetryStrategy, RetryDecision
 from sqlalchemy.engine import Engine
 
-from planner_jobs.db import activity
+from planner_jobs import logs
+from planner_jobs.db import job_counts
 from planner_jobs.db import notifications as outbox
 from planner_jobs.db import push as db
 from planner_jobs.db.engine import database_now, with_reconnects
@@ -47,8 +44,8 @@ from planner_jobs.domain.notifications import (
     unstorable_problem,
 )
 from planner_jobs.domain.push import Outcome, classify, retry_delay
+from planner_jobs.engine.context import QueryFailed, Rescheduled
 from planner_jobs.errors import PlannerError
-from planner_jobs.jobs.context import Rescheduled
 from planner_jobs.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -56,11 +53,10 @@ if TYPE_CHECKING:
     from planner_jobs.push.service import PushService
 
 log = logging.getLogger(__name__)
+events = logs.events(__name__)
 
 IN_FLIGHT = 100  # concurrent requests per job
 FLUSH_EVERY = 200  # answers recorded per write
-RETRY_PRIORITY = -1  # fresh delivery jobs (priority 0) are fetched before those back to retry
-ABSORB = 500  # waiting notifications.send jobs a running one takes with it
 REFUSED = "22023"  # SQLSTATE of planner_enqueue_notification's refusals (invalid_parameter_value)
 NO_NUL = ("22P05", "22021")  # jsonb and text refusing U+0000
 
@@ -73,25 +69,7 @@ class RetryLater(Rescheduled):
     """Some deliveries wait for a retry: run the job again at `at`."""
 
     def __init__(self, at: dt.datetime) -> None:
-        super().__init__(f"deliveries pending until {at.isoformat()}")
-        self.at = at
-
-
-class NotificationRetry(BaseRetryStrategy):
-    """Reruns a notification job when its earliest pending delivery is due, hands it back on
-    shutdown, and backs off while the database is away."""
-
-    def get_retry_decision(
-        self, *, exception: BaseException, job: procrastinate.jobs.Job
-    ) -> RetryDecision | None:
-        if isinstance(exception, RetryLater):
-            return RetryDecision(retry_at=exception.at, priority=RETRY_PRIORITY)
-        if isinstance(exception, JobAborted):
-            return RetryDecision(retry_in={"seconds": 0})
-        lost = (sa.exc.OperationalError, psycopg.OperationalError, ConnectorException)
-        if isinstance(exception, lost) and job.attempts < 20:
-            return RetryDecision(retry_in={"seconds": 30})
-        return None
+        super().__init__(at, f"deliveries pending until {at.isoformat()}")
 
 
 def raise_notifications(
@@ -145,27 +123,20 @@ def notify(engine: Engine, notification: NewNotification, *, source: str) -> int
 
 
 async def send_notification(
-    connector: PsycopgConnector, *, job_id: int, notification: NewNotification
-) -> str:
+    connector: outbox.RunsQueries, *, job_id: int, notification: NewNotification
+) -> int:
     """The `notifications.send` job (`{"userId", "payload"}`, and optional `urgency`, `topic`,
-    `ttl`, `dedupeKey`): into the outbox, like every other way in. Without a key of its own,
-    the job's id is its deduplication key: a job retried after it queued sends nothing twice.
-
-    The job then takes the other `notifications.send` jobs waiting (up to `ABSORB`) in one
-    transaction: the job engine's cost per job (a few milliseconds, more than sending) is
-    paid once per batch under load; idle, a job runs alone."""
+    `ttl`, `dedupeKey`): into the outbox, like every other way in, on the job engine's own pool;
+    the notification's id. Without a key of its own, the job's id is its deduplication key: a
+    job retried after it queued sends nothing twice."""
     if (problem := unstorable_problem(notification)) is not None:
         raise BadNotification(problem)
     if notification.dedupe_key is None:
         notification = dataclasses.replace(notification, dedupe_key=f"planner-job:{job_id}")
     try:
-        notification_id = await outbox.enqueue_one(connector, notification, source="job")
-        taken = await outbox.absorb_send_jobs(connector, limit=ABSORB)
-    except ConnectorException as exc:
+        return await outbox.enqueue_one(connector, notification, source="job")
+    except QueryFailed as exc:
         raise _refusal(exc.__cause__) or exc from None
-    return f"queued notification {notification_id}" + (
-        f" and those of {taken} other send jobs" if taken else ""
-    )
 
 
 @dataclass
@@ -227,18 +198,22 @@ async def deliver(
     next_at = await asyncio.to_thread(_write, engine, pending, gone, metrics, notifications)
     if late:
         hosts = sorted({_host(delivery.endpoint) for delivery, _ in late})
-        log.info(
-            "%d pushes unanswered after %.1f s (%s): their answers are recorded when they come",
-            len(late),
-            push.patience,
-            ", ".join(hosts),
+        events.info(
+            "pushes unanswered: left to finish on their own",
+            pushes=len(late),
+            patience_seconds=push.patience,
+            hosts=hosts,
         )
         push.keep(
             _record_late(engine, metrics, clock, late, limit=push.late_limit),
             name=f"late push answers ({len(late)})",
         )
     if next_at is not None:
-        log.info("%s; next attempt at %s", tally.line(len(notifications)), next_at.isoformat())
+        events.info(
+            "deliveries pending",
+            summary=tally.line(len(notifications)),
+            next_at=next_at.isoformat(),
+        )
         raise RetryLater(next_at)
     return tally.line(len(notifications))
 
@@ -309,7 +284,7 @@ async def _record_late(
     except Exception:  # their deliveries stay pending, and are sent again when due
         log.exception("could not record the answers that came after their job")
         return
-    log.info("late push answers: %s", tally.line(len({d.notification_id for d, _ in late})))
+    events.info("late push answers", summary=tally.line(len({d.notification_id for d, _ in late})))
 
 
 def _due(
@@ -343,11 +318,11 @@ def _write(
     def write() -> tuple[int, dt.datetime | None]:
         with engine.begin() as connection:
             db.record(connection, outcomes)
-            activity.add(
+            job_counts.add(
                 connection,
                 queue="notifications",
                 task="notifications.deliver",
-                what=activity.DELIVERED,
+                what=job_counts.DELIVERED,
                 n=delivered,
             )
             deleted = db.delete_subscriptions(connection, gone)
@@ -385,11 +360,11 @@ def _outcome(
         # the subscription is kept (an allowlist changed by mistake must not delete them all).
         metrics.pushes.labels(outcome="refused", status="none", host=host).inc()
         tally.rejected += 1
-        log.error(
-            "push to subscription %s not sent: %s (endpoint %.200s)",
-            delivery.subscription_id,
-            answer.refused,
-            delivery.endpoint,
+        events.error(
+            "push not sent: endpoint refused",
+            subscription_id=str(delivery.subscription_id),
+            reason=answer.refused,
+            endpoint=delivery.endpoint[:200],
         )
         return recorded("rejected")
     outcome = classify(answer.status)
@@ -403,26 +378,27 @@ def _outcome(
         return recorded("delivered", delivered_at=now)
     if outcome is Outcome.GONE:
         tally.gone += 1
-        log.info(
-            "subscription %s is gone (HTTP %s): deleting it",
-            delivery.subscription_id,
-            answer.status,
+        events.info(
+            "subscription gone: deleting it",
+            subscription_id=str(delivery.subscription_id),
+            host=host,
+            status=answer.status,
         )
         return None
     if outcome is Outcome.REJECTED:
         tally.rejected += 1
-        log.error(
-            "push to %s refused with HTTP %s (subscription %s kept): %s",
-            host,
-            answer.status,
-            delivery.subscription_id,
-            answer.detail,
+        events.error(
+            "push refused",
+            host=host,
+            status=answer.status,
+            subscription_id=str(delivery.subscription_id),
+            detail=answer.detail,
         )
         return recorded("rejected")
     wait = retry_delay(attempts, answer.retry_after)
     if wait is None:
         tally.rejected += 1
-        log.warning("push to %s failed %d times, giving up: %s", host, attempts, answer.detail)
+        events.warning("push failed: giving up", host=host, attempts=attempts, detail=answer.detail)
         return recorded("failed")
     tally.retrying += 1
     return recorded("pending", next_at=now + wait)
@@ -440,15 +416,15 @@ NOTIFICATION_RETENTION = dt.timedelta(days=7)
 
 
 @dataclass(frozen=True)
-class PruneSummary:
+class NotificationsForgotten:
     forgotten: int
 
     def line(self) -> str:
         return f"forgot {self.forgotten} finished notifications"
 
 
-def prune_notifications(engine: Engine, *, now: dt.datetime) -> PruneSummary:
+def prune_notifications(engine: Engine, *, now: dt.datetime) -> NotificationsForgotten:
     """Forget the notifications of more than a week ago whose deliveries are all finished."""
     with engine.begin() as connection:
         pruned = db.prune_notifications(connection, before=now - NOTIFICATION_RETENTION)
-    return PruneSummary(forgotten=pruned)
+    return NotificationsForgotten(forgotten=pruned)

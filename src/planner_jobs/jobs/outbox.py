@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import procrastinate
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
@@ -21,7 +20,7 @@ from planner_jobs.db import notifications as db
 from planner_jobs.db.engine import database_now
 from planner_jobs.domain.days import resolve_zone
 from planner_jobs.domain.quiet_hours import quiet_until, sent_at_once
-from planner_jobs.jobs.defer import defer_in_transaction
+from planner_jobs.engine.defer import JobApp, defer_in_transaction
 from planner_jobs.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -42,7 +41,7 @@ class DrainSummary:
 
 def drain_outbox(
     engine: Engine,
-    job_app: procrastinate.App,
+    job_app: JobApp,
     *,
     limit: int = BATCH,
     metrics: Metrics | None = None,
@@ -79,7 +78,7 @@ def _hold_for_quiet_hours(connection: sa.Connection, notification_ids: list[int]
     return db.hold(connection, until)
 
 
-def drain_all(engine: Engine, job_app: procrastinate.App, *, metrics: Metrics | None = None) -> int:
+def drain_all(engine: Engine, job_app: JobApp, *, metrics: Metrics | None = None) -> int:
     """Drain until nothing waits; how many were drained."""
     total = 0
     while (drained := drain_outbox(engine, job_app, metrics=metrics)).claimed:

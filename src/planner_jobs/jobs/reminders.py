@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
-from planner_jobs.db import activity
+from planner_jobs.db import job_counts
 from planner_jobs.db import reminders as db
 from planner_jobs.domain.notifications import NewNotification
 from planner_jobs.domain.reminders import (
@@ -74,11 +74,11 @@ def send_reminders(
         skipped += len(due) - len(sending)
     if sent:
         with engine.begin() as connection:
-            activity.add(
+            job_counts.add(
                 connection,
                 queue="maintenance",
                 task="reminders.sweep",
-                what=activity.REMINDERS,
+                what=job_counts.REMINDERS,
                 n=sent,
             )
     if metrics is not None:

@@ -9,7 +9,6 @@ streak, routine reset, carried tasks and calendar position commit together or no
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import threading
 import time
 import uuid
@@ -21,7 +20,8 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from planner_jobs.db import activity, notifications
+from planner_jobs import logs
+from planner_jobs.db import job_counts, notifications
 from planner_jobs.db import rollover as db
 from planner_jobs.domain.carry_over import carried_to
 from planner_jobs.domain.days import (
@@ -44,7 +44,7 @@ from planner_jobs.domain.streaks import (
 )
 from planner_jobs.metrics import Metrics
 
-log = logging.getLogger(__name__)
+events = logs.events(__name__)
 
 BATCH_SIZE = 5000  # users per transaction
 PARALLEL_SWEEPERS = 2  # connections sweeping at once (they claim disjoint batches)
@@ -171,18 +171,15 @@ def sweep(
     summary.seconds = time.perf_counter() - started
     if summary.user_days:
         with engine.begin() as connection:  # after the sweep: no lock held across batches
-            activity.add(
+            job_counts.add(
                 connection,
                 queue="maintenance",
                 task="rollover.sweep",
-                what=activity.USER_DAYS,
+                what=job_counts.USER_DAYS,
                 n=summary.user_days,
             )
     if summary.held:
-        log.info(
-            "rollover: %d users left for the next sweep, their rows held by another transaction",
-            len(summary.held),
-        )
+        events.info("rollover users held by another transaction", users=len(summary.held))
     if metrics is not None:
         metrics.rollover_user_days.inc(summary.user_days)
         metrics.rollover_failures.inc(summary.failed)
@@ -224,10 +221,10 @@ def _close_batch_or_each(
     except (*_ROW_ERRORS, sa.exc.OperationalError) as exc:
         if isinstance(exc, sa.exc.OperationalError) and not _lock_not_available(exc):
             raise  # the connection is lost: the sweep stops (the next one goes on)
-        log.warning(
-            "a rollover batch of %d users failed (%s): closing them one by one",
-            len(users),
-            type(getattr(exc, "orig", None) or exc).__name__,
+        events.warning(
+            "rollover batch failed: closing its users one by one",
+            users=len(users),
+            error=type(getattr(exc, "orig", None) or exc).__name__,
         )
     summary = SweepSummary()
     for user in users:
@@ -247,11 +244,11 @@ def _close_batch_or_each(
                     raise
                 summary.held.add(user.id)
                 continue
-            log.error(
-                "rollover of user %s failed, retrying after %s: %s",
-                user.id,
-                RETRY_AFTER_FAILURE,
-                exc,
+            events.error(
+                "rollover of a user failed",
+                user_id=str(user.id),
+                retry_in_seconds=RETRY_AFTER_FAILURE.total_seconds(),
+                error=str(exc),
             )
             db.mark_failed(connection, user.id, error=str(exc), retry_at=now + RETRY_AFTER_FAILURE)
             summary.failed += 1
@@ -323,8 +320,10 @@ def close_batch(
     for user in closing_users:
         if not plans[user.id].zone.valid:
             summary.unknown_zones += 1
-            log.warning(
-                "user %s has an unknown time zone %r: rolled over in UTC", user.id, user.timezone
+            events.warning(
+                "unknown time zone: rolled over in UTC",
+                user_id=str(user.id),
+                timezone=user.timezone,
             )
     return summary
 
@@ -357,7 +356,7 @@ def _close_step(
         closings.append(
             db.Closing(user_id=user.id, day=day, start=start, end=end, carry_over=user.carry_over)
         )
-    contents = db.read_and_prepare(connection, closings)
+    contents = db.begin_closing(connection, closings)
     empty = db.DayContents()
     records = []
     after: dict[uuid.UUID, tuple[Streak, StreakEffect]] = {}
@@ -397,10 +396,10 @@ def _close_step(
                     payload=freeze_notice(record.day, streak),
                     urgency="low",
                     topic="streak-freeze",
-                    dedupe_key=f"streak-freeze:{record.day.isoformat()}",
+                    dedupe_key=f"planner-streak-freeze-{record.day.isoformat()}",
                 )
             )
-    notifications.enqueue_composed(connection, notices, source="rollover")
+    notifications.enqueue(connection, notices, source="rollover")  # the one way in
     db.move_unfinished(
         connection,
         [
@@ -418,10 +417,3 @@ def count_users_with_work(engine: Engine, *, now: dt.datetime) -> int:
     """How many users a sweep at `now` has to visit (a progress bar's length)."""
     with engine.connect() as connection:
         return db.count_users_with_work(connection, now=now)
-
-
-def lag_seconds(engine: Engine, *, now: dt.datetime) -> float:
-    """Age of the oldest user-day that is due and not closed yet (0 when none is)."""
-    with engine.connect() as connection:
-        oldest = db.oldest_open_due_at(connection)
-    return max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0

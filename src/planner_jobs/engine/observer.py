@@ -16,7 +16,8 @@ from typing import Any
 import procrastinate
 from procrastinate.exceptions import JobAborted
 
-from planner_jobs.jobs.context import Rescheduled
+from planner_jobs.db import job_counts
+from planner_jobs.engine.context import Rescheduled
 from planner_jobs.logs import job_context
 from planner_jobs.metrics import Metrics
 
@@ -30,14 +31,6 @@ _FAILURE = """
 INSERT INTO job_failures (job_id, attempt, worker_id, exception, message, traceback)
 VALUES (%(job_id)s, %(attempt)s, %(worker_id)s, %(exception)s, %(message)s, %(traceback)s)
 """
-_COUNTS = """
-INSERT INTO job_counts (minute, queue, task, outcome, count)
-SELECT * FROM unnest(%(minutes)s::timestamptz[], %(queues)s::text[], %(tasks)s::text[],
-                     %(outcomes)s::text[], %(counts)s::bigint[])
-ON CONFLICT (minute, queue, task, outcome) DO UPDATE SET count = job_counts.count + EXCLUDED.count
-"""
-
-Key = tuple[dt.datetime, str, str, str]  # minute, queue, task, outcome
 
 
 class JobObserver:
@@ -46,7 +39,7 @@ class JobObserver:
     def __init__(self, job_app: procrastinate.App, metrics: Metrics) -> None:
         self._connector = job_app.connector
         self._metrics = metrics
-        self._counts: collections.Counter[Key] = collections.Counter()
+        self._counts: collections.Counter[job_counts.Key] = collections.Counter()
 
     async def middleware(
         self, call_next: Any, context: procrastinate.JobContext, worker: Any
@@ -92,15 +85,9 @@ class JobObserver:
         counts, self._counts = self._counts, collections.Counter()
         if not counts:
             return
-        keys = list(counts)
         try:
             await self._connector.execute_query_async(
-                _COUNTS,
-                minutes=[k[0] for k in keys],
-                queues=[k[1] for k in keys],
-                tasks=[k[2] for k in keys],
-                outcomes=[k[3] for k in keys],
-                counts=[counts[k] for k in keys],
+                job_counts.ADD, **job_counts.parameters(counts)
             )
         except Exception:  # the database is away: keep them for the next flush
             self._counts.update(counts)

@@ -16,10 +16,12 @@ from procrastinate.exceptions import AlreadyEnqueued
 from procrastinate.manager import JobManager
 from procrastinate.sync_psycopg_connector import SyncPsycopgConnector
 
+JobApp = procrastinate.App  # what use cases hold to defer jobs, named without procrastinate
+
 
 def defer_in_transaction(
     connection: sa.Connection,
-    job_app: procrastinate.App,
+    job_app: JobApp,
     task_name: str,
     *,
     queueing_lock: str | None = None,

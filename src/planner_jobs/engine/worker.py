@@ -1,4 +1,9 @@
-"""Running procrastinate workers with our options, metrics and the burst mode of the CLI."""
+"""Running procrastinate workers with our options, metrics and the burst mode of the CLI.
+
+The runner knows the job engine only: what a worker runs besides its jobs (a use case's
+housekeeping, taking in what other programs raised) is handed to it by the composition root
+(`Beside`), so the engine imports no use case.
+"""
 
 from __future__ import annotations
 
@@ -6,27 +11,26 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import procrastinate
 import procrastinate.worker
 
+from planner_jobs import logs
 from planner_jobs.db.engine import first_line
-from planner_jobs.jobs.context import CONTEXT_KEY, Collaborators
-from planner_jobs.jobs.intake import Sources, take_in_all
-from planner_jobs.jobs.maintenance import retry_stalled_jobs
-from planner_jobs.jobs.observer import JobObserver
-from planner_jobs.storage.staging import StagingArea
+from planner_jobs.engine.context import CONTEXT_KEY, Collaborators
+from planner_jobs.engine.maintenance import retry_stalled_jobs
+from planner_jobs.engine.observer import JobObserver
 
 log = logging.getLogger(__name__)
+events = logs.events(__name__)
 
 # In-flight jobs get this long to finish after a stop request; then async jobs are cancelled and
 # sync ones are asked to abort (they check `context.should_abort()`), and the job is retried.
 SHUTDOWN_GRACE_SECONDS = 10.0
 HEARTBEAT_SECONDS = 10.0
-STAGING_SWEEP_SECONDS = 60.0  # how often a process working on exports clears dead staging files
 RESTART_WAITS = (0.5, 1.0, 2.0, 5.0)  # seconds before starting again a worker that died
 
 _READY_JOBS = """
@@ -35,9 +39,7 @@ SELECT EXISTS (
      WHERE status = 'todo'
        AND queue_name = ANY(%(queues)s::varchar[])
        AND (scheduled_at IS NULL OR scheduled_at <= now())
-) OR (%(outbox)s AND EXISTS (SELECT 1 FROM notifications WHERE drained_at IS NULL))
-  OR (%(exports)s AND EXISTS (SELECT 1 FROM export_jobs
-                               WHERE status = 'pending' AND build_queued_at IS NULL)) AS ready
+) AS ready
 """
 
 
@@ -48,6 +50,18 @@ class WorkerPlan:
     queues: Sequence[str]
     concurrency: int = 1
     shutdown_grace: float = SHUTDOWN_GRACE_SECONDS
+
+
+@dataclass(frozen=True)
+class Beside:
+    """What a worker runs besides its jobs, given by the composition root: coroutines that run
+    as long as it does (a sweep every minute); in burst mode, `take_in()` before each pass (what
+    other programs raised, turned into jobs) and `waiting()` after it (whether anything raised
+    still waits, which keeps the burst going). Both are blocking: run on a thread."""
+
+    alongside: Sequence[Callable[[], Coroutine[Any, Any, None]]] = ()
+    take_in: Callable[[], object] | None = None
+    waiting: Callable[[], bool] = field(default=lambda: False)
 
 
 # What `planner-jobs run` starts: a worker per queue, so a long export never delays a reminder.
@@ -86,16 +100,21 @@ class WorkerRunner:
     """
 
     def __init__(
-        self, collaborators: Collaborators, plan: WorkerPlan, *, burst: bool = False
+        self,
+        collaborators: Collaborators,
+        plan: WorkerPlan,
+        *,
+        burst: bool = False,
+        beside: Beside | None = None,
     ) -> None:
         self._collaborators = collaborators
         self._plan = plan
         self._burst = burst
+        self._beside = beside or Beside()
         self._stopping = False
         self._stop_requested = asyncio.Event()
         self._worker: procrastinate.worker.Worker | None = None
         self._observer = JobObserver(collaborators.job_app, collaborators.metrics)
-        self._sources = Sources.of(plan.queues)
 
     @property
     def stopping(self) -> bool:
@@ -111,10 +130,7 @@ class WorkerRunner:
         """Work until stopped; in burst mode, until no job in the queues is ready.
 
         A burst run first hands back the jobs of dead workers, so one run after a crash
-        finishes the work. A worker of the exports queue clears the staging files of dead
-        attempts as it starts and every minute while it runs. In burst mode, what other
-        programs raised for its queues (`jobs.intake`: the notification outbox, export
-        requests) is taken in before each pass; otherwise the process's one intake does it.
+        finishes the work, and runs `beside.take_in` before each pass.
 
         The job app must be open (`async with collaborators.job_app.open_async()`): the
         workers of one process share its connection pool.
@@ -128,9 +144,7 @@ class WorkerRunner:
             )
             if summary.retried or summary.failed:
                 log.info(summary.line())
-        helpers = [self._observer.run()]
-        if "exports" in self._plan.queues:
-            helpers.append(_sweep_staging(collaborators.staging))
+        helpers = [self._observer.run(), *(run() for run in self._beside.alongside)]
         running = [asyncio.create_task(helper) for helper in helpers]
         try:
             await self._work()
@@ -146,25 +160,17 @@ class WorkerRunner:
         if not self._burst:
             await self._work_until_stopped(options)
             return
+        take_in = self._beside.take_in
         while not self._stopping:
-            if self._sources:
-                await asyncio.to_thread(
-                    take_in_all,
-                    self._collaborators.engine,
-                    self._collaborators.job_app,
-                    self._sources,
-                    self._collaborators.metrics,
-                )
+            if take_in is not None:
+                await asyncio.to_thread(take_in)
             await self._one_worker(options, wait=False)
             # A pass ends when a fetch finds nothing; jobs that running jobs queued meanwhile
             # (an export's notification) are ready after it, so keep going until none is.
             row = await app.connector.execute_query_one_async(
-                _READY_JOBS,
-                queues=list(self._plan.queues),
-                outbox=self._sources.outbox,
-                exports=self._sources.exports,
+                _READY_JOBS, queues=list(self._plan.queues)
             )
-            if not row["ready"]:
+            if not row["ready"] and not await asyncio.to_thread(self._beside.waiting):
                 return
 
     async def _work_until_stopped(self, options: dict[str, Any]) -> None:
@@ -191,11 +197,11 @@ class WorkerRunner:
             dead = self._worker.worker_id if self._worker is not None else None
             wait = RESTART_WAITS[min(failures, len(RESTART_WAITS) - 1)]
             failures += 1
-            log.warning(
-                "the worker on %s ended (%s): starting it again in %.1f s",
-                ",".join(self._plan.queues),
-                reason,
-                wait,
+            events.warning(
+                "worker ended: starting it again",
+                queues=list(self._plan.queues),
+                reason=reason,
+                in_seconds=wait,
             )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop_requested.wait(), timeout=wait)
@@ -234,12 +240,3 @@ class WorkerRunner:
             self._worker.worker_id = None
         if summary.retried or summary.failed:
             log.info(summary.line())
-
-
-async def _sweep_staging(staging: StagingArea) -> None:
-    while True:
-        try:
-            await asyncio.to_thread(staging.sweep)
-        except OSError as exc:
-            log.warning("could not sweep the staging folder %s: %s", staging.folder, exc)
-        await asyncio.sleep(STAGING_SWEEP_SECONDS)

@@ -1,15 +1,22 @@
-"""What the tasks may use, and how a task reaches it.
+"""What a running task may use, and how it reaches it: the one module of the job engine that
+use cases import besides deferring (`engine.defer`).
 
 The composition root builds the collaborators once (`planner_jobs.runtime.Runtime` has each of
-them) and the worker hands them to every job through procrastinate's job context. This package
-names what it needs here instead of importing the root that builds it: the root sits above the
-jobs, and only `jobs.app`'s task wrappers unpack these for the use cases, which take each
-collaborator they use as an argument.
+them) and the worker hands them to every job through procrastinate's job context. The engine
+names what they are here instead of importing the root that builds them: the root sits above
+the engine, and only the catalogue's task wrappers unpack them for the use cases, which take
+each collaborator they use as an argument. The job engine's exceptions a task meets are named
+here too, so that no use case imports procrastinate.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Protocol
+
+from procrastinate import JobContext
+from procrastinate.exceptions import ConnectorException as QueryFailed
+from procrastinate.exceptions import JobAborted
 
 from planner_jobs.errors import PlannerError
 
@@ -27,9 +34,24 @@ if TYPE_CHECKING:  # named here, built by the composition root, loaded by whoeve
 
 CONTEXT_KEY = "collaborators"
 
+__all__ = [
+    "CONTEXT_KEY",
+    "Collaborators",
+    "JobAborted",
+    "JobContext",
+    "QueryFailed",
+    "Rescheduled",
+]
+# JobAborted: a task raises it when `should_abort` says the worker is stopping (it is retried).
+# QueryFailed: what a query on the job engine's pool raises (its cause is the driver's error).
+
 
 class Rescheduled(Exception):
-    """The job asks to run again later (its retry strategy says when): not a failure."""
+    """The job asks to run again at `at` (`engine.retry`): not a failure."""
+
+    def __init__(self, at: dt.datetime, message: str) -> None:
+        super().__init__(message)
+        self.at = at
 
 
 class Collaborators(Protocol):

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from planner_jobs.engine.views import STALLED
 from planner_jobs.errors import PlannerError
-from planner_jobs.inspection.views import STALLED
 
 
 class JobActionRefused(PlannerError):

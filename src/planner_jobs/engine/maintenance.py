@@ -6,7 +6,6 @@ periodic task and `planner-jobs cron` do the same thing, the latter without open
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +15,9 @@ from procrastinate import sql
 from psycopg.rows import dict_row
 from sqlalchemy.engine import Engine
 
-log = logging.getLogger(__name__)
+from planner_jobs import logs
+
+events = logs.events(__name__)
 
 FINISHED_JOB_RETENTION_HOURS = 7 * 24
 
@@ -57,10 +58,10 @@ def retry_stalled_jobs(engine: Engine, *, stalled_after: float) -> StalledSummar
                         new_queue_name=None,
                         new_lock=None,
                     )
-                log.warning(
-                    "handed back stalled job %s (%s): its worker stopped answering",
-                    job["id"],
-                    job["task_name"],
+                events.warning(
+                    "stalled job handed back: its worker stopped answering",
+                    job_id=job["id"],
+                    task=job["task_name"],
                 )
                 retried += 1
             except psycopg.errors.UniqueViolation:
@@ -69,18 +70,18 @@ def retry_stalled_jobs(engine: Engine, *, stalled_after: float) -> StalledSummar
                 _query(
                     connection, "finish_job", job_id=job["id"], status="failed", delete_job=False
                 )
-                log.warning(
-                    "stalled job %s (%s) marked failed: a job with its queueing lock %r waits",
-                    job["id"],
-                    job["task_name"],
-                    job["queueing_lock"],
+                events.warning(
+                    "stalled job marked failed: a job with its queueing lock waits",
+                    job_id=job["id"],
+                    task=job["task_name"],
+                    queueing_lock=job["queueing_lock"],
                 )
                 failed += 1
     return StalledSummary(retried=retried, failed=failed)
 
 
 @dataclass(frozen=True)
-class PruneSummary:
+class JobsPruned:
     hours: int
     failures: int
 
@@ -91,9 +92,7 @@ class PruneSummary:
         )
 
 
-def prune_finished_jobs(
-    engine: Engine, *, hours: int = FINISHED_JOB_RETENTION_HOURS
-) -> PruneSummary:
+def prune_finished_jobs(engine: Engine, *, hours: int = FINISHED_JOB_RETENTION_HOURS) -> JobsPruned:
     """Delete finished job rows older than `hours`, keeping the queue tables small, with the
     failures recorded for them and the per-minute counts of that age."""
     with engine.begin() as connection:
@@ -114,7 +113,7 @@ def prune_finished_jobs(
             sa.text("DELETE FROM job_counts WHERE minute < now() - make_interval(hours => :h)"),
             {"h": hours},
         )
-    return PruneSummary(hours=hours, failures=failures)
+    return JobsPruned(hours=hours, failures=failures)
 
 
 def _query(connection: sa.Connection, name: str, **parameters: Any) -> list[dict[str, Any]]:

@@ -1,9 +1,10 @@
-"""The procrastinate app and the task catalogue: every job the system runs, in one list.
+"""The task catalogue: every job the system runs, in one list, and the job app that runs them.
 
-Each entry says where a task runs (its queue), how it is retried, its queueing lock and, for a
-periodic task, its cron and its `planner-jobs cron` subcommand, which runs the same runner once.
-The wrappers below are the one place where a task meets the worker's `Collaborators`: each hands
-its use case the collaborators and the one or two settings it uses.
+Each entry says where a task runs (its queue), how it is retried, which use case runs it and,
+for a periodic task, its cron and its `planner-jobs cron` subcommand, which runs the same runner
+once. The catalogue stands above the use cases (`jobs/`) and the job engine (`engine/`): the one
+module that knows both. The wrappers below are the one place where a task meets the worker's
+`Collaborators`: each hands its use case the collaborators and the one or two settings it uses.
 
 procrastinate defers each periodic entry once per tick across all workers (the database
 deduplicates) and passes the tick as `timestamp`; the tasks act on the clock when they run, so a
@@ -22,18 +23,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import procrastinate
-from procrastinate.exceptions import JobAborted
-from procrastinate.retry import RetryValue
-from psycopg.conninfo import make_conninfo
-
-from planner_jobs.db.engine import connect_kwargs, driver_kwargs
-from planner_jobs.db.pool import Connector, checked_when_idle, utc_session
 from planner_jobs.domain.notifications import NewNotification
 from planner_jobs.domain.streaks import FreezeRules
-from planner_jobs.jobs import exports, maintenance, notifications, reminders, rollover, tokens
-from planner_jobs.jobs.context import Collaborators, collaborators_of
-from planner_jobs.jobs.queues import Queue
+from planner_jobs.engine import app as engine
+from planner_jobs.engine import maintenance, send_jobs
+from planner_jobs.engine.context import Collaborators, JobAborted, JobContext
+from planner_jobs.engine.queues import Queue
+from planner_jobs.engine.retry import RescheduledOrBackOff
+from planner_jobs.jobs import exports, notifications, reminders, rollover, tokens
+
+ABSORB = 500  # waiting notifications.send jobs a running one takes with it
 
 
 class Summary(Protocol):
@@ -52,8 +51,7 @@ class Task:
     name: str
     queue: Queue
     run: Callable[..., Any]
-    retry: RetryValue = False
-    queueing_lock: str | None = None
+    retry: engine.Retry = False
 
 
 @dataclass(frozen=True)
@@ -83,7 +81,7 @@ class Periodic:
 # --- on demand --------------------------------------------------------------------------------
 
 
-def _build_export(c: Collaborators, context: procrastinate.JobContext, export_id: str) -> str:
+def _build_export(c: Collaborators, context: JobContext, export_id: str) -> str:
     def check() -> None:
         if context.should_abort():
             raise JobAborted("the worker is stopping: the export will be retried")
@@ -103,7 +101,7 @@ def _build_export(c: Collaborators, context: procrastinate.JobContext, export_id
 
 async def _send_notification(
     c: Collaborators,
-    context: procrastinate.JobContext,
+    context: JobContext,
     userId: str,
     payload: dict[str, Any],
     urgency: str = "normal",
@@ -112,10 +110,8 @@ async def _send_notification(
     dedupeKey: str | None = None,
 ) -> str:
     assert context.job.id is not None  # a job being run has its row
-    connector = c.job_app.connector
-    assert isinstance(connector, procrastinate.PsycopgConnector)  # build_job_app's
-    return await notifications.send_notification(
-        connector,
+    notification = await notifications.send_notification(
+        c.job_app.connector,
         job_id=context.job.id,
         notification=NewNotification(
             user_id=uuid.UUID(userId),
@@ -126,10 +122,16 @@ async def _send_notification(
             dedupe_key=dedupeKey,
         ),
     )
+    # The job engine's cost per job (a few milliseconds, more than sending) is paid once per
+    # batch under load: this job takes the other send jobs waiting with it.
+    taken = await send_jobs.absorb_send_jobs(c.job_app, limit=ABSORB)
+    return f"queued notification {notification}" + (
+        f" and those of {taken} other send jobs" if taken else ""
+    )
 
 
 async def _deliver_notifications(
-    c: Collaborators, context: procrastinate.JobContext, notificationIds: list[int]
+    c: Collaborators, context: JobContext, notificationIds: list[int]
 ) -> str:
     return await notifications.deliver(c.engine, c.push, c.metrics, notificationIds)
 
@@ -141,23 +143,23 @@ TASKS: tuple[Task, ...] = (
         queue="exports",
         # Storage hiccups and lost connections back off (3, 9, 27, 81 s); a shutdown hands
         # the export back. Anything else fails the export at once.
-        retry=procrastinate.RetryStrategy(
+        retry=engine.backoff(
             max_attempts=exports.MAX_ATTEMPTS,
             exponential_wait=3,
-            retry_exceptions=[exports.TransientFailure, JobAborted],
+            retry_on=(exports.TransientFailure, JobAborted),
         ),
     ),
     Task(
         name="notifications.send",
         run=_send_notification,
         queue="notifications",
-        retry=notifications.NotificationRetry(),
+        retry=RescheduledOrBackOff(),
     ),
     Task(
         name="notifications.deliver",
         run=_deliver_notifications,
         queue="notifications",
-        retry=notifications.NotificationRetry(),
+        retry=RescheduledOrBackOff(),
     ),
 )
 
@@ -232,74 +234,29 @@ PERIODIC: tuple[Periodic, ...] = (
 )  # fmt: skip
 
 
-def periodic(command: str) -> Periodic:
-    """The periodic task of `planner-jobs cron COMMAND`."""
-    return next(spec for spec in PERIODIC if spec.command == command)
-
-
-def _registered(task: Task) -> Callable[..., Any]:
-    """The function procrastinate runs for `task`: the collaborators of the worker, then the
-    wrapper (a coroutine function stays one: procrastinate runs those on its event loop)."""
-    if inspect.iscoroutinefunction(task.run):
-
-        async def run_async(context: procrastinate.JobContext, **arguments: Any) -> Any:
-            return await task.run(collaborators_of(context), context, **arguments)
-
-        return run_async
-
-    def run(context: procrastinate.JobContext, **arguments: Any) -> Any:
-        return task.run(collaborators_of(context), context, **arguments)
-
-    return run
-
-
-def _registered_periodic(spec: Periodic) -> Callable[..., str]:
-    def run(context: procrastinate.JobContext, timestamp: int) -> str:
-        return spec.run(collaborators_of(context), dt.datetime.now(dt.UTC), None).line()
-
-    return run
-
-
 def build_job_app(
     conninfo: str, *, periodic: bool = True, listen_conninfo: str | None = None
-) -> procrastinate.App:
-    """A procrastinate app on `conninfo` with every task; `periodic` adds the cron schedule.
-    `listen_conninfo`: `conninfo` is PgBouncer in transaction pooling mode, and the workers
-    listen on this direct connection."""
-    pooled = listen_conninfo is not None
-    app = procrastinate.App(
-        connector=Connector(
-            listen_conninfo=listen_conninfo
-            and make_conninfo(listen_conninfo, **connect_kwargs("planner-jobs listener")),
-            pool_factory=checked_when_idle,
-            conninfo=conninfo,
-            kwargs={
-                **connect_kwargs("planner-jobs worker", pooled=pooled),
-                **driver_kwargs(pooled=pooled),
-            },
-            min_size=1,
-            max_size=10,
-            timeout=15,
-            **({"configure": utc_session} if pooled else {}),
-        )
-    )
+) -> engine.JobApp:
+    """The job engine's app on `conninfo` with every task of the catalogue; `periodic` adds the
+    cron schedule. `listen_conninfo`: `conninfo` is PgBouncer in transaction pooling mode, and
+    the workers listen on this direct connection."""
+    app = engine.new_app(conninfo, listen_conninfo=listen_conninfo)
     for task in TASKS:
-        app.task(
-            name=task.name,
-            queue=task.queue,
-            retry=task.retry,
-            queueing_lock=task.queueing_lock,
-            pass_context=True,
-        )(_registered(task))
+        engine.register(app, name=task.name, queue=task.queue, run=task.run, retry=task.retry)
     for spec in PERIODIC:
-        app.task(name=spec.name, queue=spec.queue, queueing_lock=spec.name, pass_context=True)(
-            _registered_periodic(spec)
+        engine.register_periodic(
+            app,
+            name=spec.name,
+            queue=spec.queue,
+            cron=spec.cron,
+            run=_periodic_runner(spec),
+            schedule=periodic,
         )
-        if periodic:
-            app.periodic_registry.register_task(
-                task=app.tasks[spec.name],
-                cron=spec.cron,
-                periodic_id=spec.name,
-                configure_kwargs={},
-            )
     return app
+
+
+def _periodic_runner(spec: Periodic) -> Callable[[Collaborators, dt.datetime], str]:
+    def run(collaborators: Collaborators, now: dt.datetime) -> str:
+        return spec.run(collaborators, now, None).line()
+
+    return run
