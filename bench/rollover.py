@@ -297,6 +297,8 @@ def main() -> None:
         f" in {protected['seconds']:.2f} s = {protected_rate:,.0f} users/s"
         f" ({protected_rate / fast_rate:.0%} of the sweep without them); effects: {effects}"
     )
+    for statement, seconds in protected["top"]:  # type: ignore[attr-defined]
+        print(f"    {seconds:6.2f} s  {statement}")
 
 
 if __name__ == "__main__":

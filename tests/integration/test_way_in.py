@@ -183,6 +183,44 @@ def test_a_repeated_deduplication_key_within_a_day_is_dropped_and_counted(
         ]
 
 
+def test_one_transaction_raises_more_keyed_notifications_than_the_lock_table_holds(
+    runtime: Runtime,
+) -> None:
+    """A key's repeat is found by its unique index: no lock is kept per key into the commit
+    (the server's lock table holds max_locks_per_transaction per server process, with some
+    slack; an advisory lock per key ran out of shared memory here at twice that)."""
+    user = new_user(runtime)
+    with connect(runtime) as connection:
+        keys = connection.execute(
+            "SELECT 2 * current_setting('max_locks_per_transaction')::int * (1"
+            + "".join(
+                f" + current_setting('{setting}')::int"
+                for setting in (
+                    "max_connections",
+                    "autovacuum_max_workers",
+                    "max_worker_processes",
+                    "max_wal_senders",
+                    "max_prepared_transactions",
+                )
+            )
+            + ")"
+        ).fetchone()[0]  # type: ignore[index]
+        raised = connection.execute(
+            "SELECT count(DISTINCT planner_notify(%s, '{}', dedupe_key => 'k' || n))"
+            "  FROM generate_series(1, %s) AS n",
+            (user, keys),
+        ).fetchone()[0]  # type: ignore[index]
+        repeated = connection.execute(
+            "SELECT count(DISTINCT planner_notify(%s, '{}', dedupe_key => 'k' || (n %% 10 + 1)))"
+            "  FROM generate_series(1, 100) AS n",
+            (user,),
+        ).fetchone()[0]  # type: ignore[index]
+
+    assert raised == keys
+    assert repeated == 10  # the holders of k1..k10, raised above
+    assert outbox_size(runtime) == keys
+
+
 def test_concurrent_calls_with_one_key_queue_one_notification(runtime: Runtime) -> None:
     user = new_user(runtime)
     ids: list[int] = []

@@ -332,12 +332,12 @@ class Notification(Base):
         CheckConstraint(_in("urgency", URGENCIES), name="urgency"),
         # The drain reads only what waits...
         Index("ix_notifications_undrained", "id", postgresql_where=text("drained_at IS NULL")),
-        # ...and the deduplication looks up a key of the last 24 hours.
+        # ...and a deduplication key has one holder, which a repeat meets (migration 0011).
         Index(
-            "ix_notifications_dedupe",
+            "ux_notifications_dedupe",
             "user_id",
             "dedupe_key",
-            "created_at",
+            unique=True,
             postgresql_where=text("dedupe_key IS NOT NULL"),
         ),
     )
@@ -348,6 +348,7 @@ class Notification(Base):
     urgency: Mapped[str] = mapped_column(server_default=text("'normal'"))
     topic: Mapped[str | None]
     ttl: Mapped[int | None]  # seconds; None: PLANNER_PUSH_TTL
+    # Held by the newest notification with the key; cleared when a repeat comes after 24 h.
     dedupe_key: Mapped[str | None]
     source: Mapped[str] = mapped_column(server_default=text("'sql'"))  # the way in
     duplicates: Mapped[int] = mapped_column(server_default=text("0"))  # dropped repeats of it

@@ -3,10 +3,10 @@ them into deliveries.
 
 Every way in (the main app's `planner_notify()`, `POST /internal/notifications`, the
 `notifications.send` job, the CLI, reminders, exports) ends in the SQL function
-`planner_enqueue_notification()` (migrations 0006, 0009, 0010): one place holds the rules (user,
-payload size and nesting, urgency, topic, TTL, deduplication). It writes the row and nothing
-more: no NOTIFY, which would serialize the caller's commit with every other notifying one; the
-workers poll the index of what waits (`jobs.intake`).
+`planner_enqueue_notification()` (migrations 0006, 0009, 0010, 0011): one place holds the
+rules (user, payload size and nesting, urgency, topic, TTL, deduplication by a unique key). It
+writes the row and nothing more: no NOTIFY, which would serialize the caller's commit with
+every other notifying one; the workers poll the index of what waits (`jobs.intake`).
 """
 
 from __future__ import annotations
