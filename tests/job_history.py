@@ -14,7 +14,14 @@ INSERT INTO procrastinate_jobs (queue_name, task_name, status, args, attempts)
 SELECT t.queue, t.task,
        CASE WHEN n % 200 = 0 THEN 'failed' WHEN n % 200 = 1 THEN 'cancelled' ELSE 'succeeded' END
          ::procrastinate_job_status,
-       '{}'::jsonb, 1
+       CASE t.task  -- what each task's jobs name (the jobs about a user are looked up by it)
+         WHEN 'notifications.send' THEN
+           jsonb_build_object('userId', gen_random_uuid(), 'payload', '{}'::jsonb)
+         WHEN 'exports.build' THEN jsonb_build_object('export_id', gen_random_uuid())
+         WHEN 'notifications.deliver' THEN
+           jsonb_build_object('notificationIds', jsonb_build_array(n))
+         ELSE jsonb_build_object('timestamp', n)
+       END, 1
   FROM generate_series(1, :count) AS n
   JOIN unnest(CAST(:queues AS text[]), CAST(:tasks AS text[])) WITH ORDINALITY
        AS t(queue, task, i) ON t.i = n % :kinds + 1

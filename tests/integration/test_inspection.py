@@ -101,6 +101,7 @@ def test_a_failed_jobs_traceback_is_kept_and_retry_runs_it_again(runtime: Runtim
         again = views.job(c, job, stalled_after=60)
     assert again is not None
     assert again.job.status == "succeeded"
+    assert again.job.attempts == 2  # one run failed, one succeeded: each counted once
     assert [e.type for e in again.events][-3:] == ["retried", "started", "succeeded"]
     assert len(again.failures) == 1
 

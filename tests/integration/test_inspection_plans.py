@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -48,6 +49,8 @@ def statements_of(runtime: Runtime) -> list[tuple[str, object]]:
             views.jobs(c, task="rollover.sweep", status="failed")
             views.jobs(c, task="tokens.cleanup")
             views.jobs(c, before=newest // 2)
+            views.jobs(c, user=uuid.uuid4())
+            views.jobs(c, user=uuid.uuid4(), status="failed", queue="notifications")
             views.jobs(c, since=now - dt.timedelta(hours=1))
             views.jobs(c, since=now - dt.timedelta(days=3), until=now - dt.timedelta(days=2))
             views.job(c, newest // 2, stalled_after=60)

@@ -7,6 +7,7 @@ people, or as JSON with `--json`.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import json
 import uuid
@@ -21,7 +22,9 @@ from planner_jobs.cli.main import (
     migrated_runtime,
     settings_of_command,
 )
+from planner_jobs.engine.actions import Bulk
 from planner_jobs.engine.queues import STATUSES
+from planner_jobs.engine.views import JobFilter
 from planner_jobs.errors import PlannerError, UsageError
 from planner_jobs.inspection.text import ago, duration
 
@@ -80,7 +83,7 @@ def status(as_json: bool) -> None:
         ["queue", "todo", "oldest ready", "doing", "failed", "cancelled", "aborted", "done 1h"],
         [
             [
-                q.name,
+                q.name + (" (paused)" if q.paused else ""),
                 q.counts["todo"],
                 duration(q.oldest_ready_seconds),
                 q.counts["doing"],
@@ -150,8 +153,16 @@ def jobs_queues(as_json: bool) -> None:
         _echo_json(views.as_json(queues))
         return
     _table(
-        ["queue", *queues[0].counts, "oldest ready"] if queues else ["queue"],
-        [[q.name, *q.counts.values(), duration(q.oldest_ready_seconds)] for q in queues],
+        ["queue", *queues[0].counts, "oldest ready", "state"] if queues else ["queue"],
+        [
+            [
+                q.name,
+                *q.counts.values(),
+                duration(q.oldest_ready_seconds),
+                "paused" if q.paused else "running",
+            ]
+            for q in queues
+        ],
         indent="",
     )
 
@@ -159,18 +170,48 @@ def jobs_queues(as_json: bool) -> None:
 STATUS_CHOICE = click.Choice(STATUSES)
 
 
+def _filter(
+    queue: str | None,
+    task: str | None,
+    user: uuid.UUID | None,
+    since: dt.datetime | None,
+    status: str | None = None,
+) -> JobFilter:
+    """The filters as given, a queue or task that does not exist refused (it would select
+    nothing, which reads as "all is well")."""
+    from planner_jobs.engine.pauses import known
+    from planner_jobs.inspection.views import TASK_NAMES
+
+    if queue is not None:
+        known(queue)
+    if task is not None and task not in TASK_NAMES:
+        raise UsageError(f"there is no task {task!r}: the tasks are {', '.join(TASK_NAMES)}")
+    return JobFilter(queue=queue, task=task, status=status, user=user, since=since)
+
+
+QUEUE = click.option("--queue", default=None, help="Only this queue's jobs.")
+TASK = click.option("--task", default=None, help="Only this task's jobs (rollover.sweep, ...).")
+USER = click.option(
+    "--user", type=click.UUID, default=None,
+    help="Only the jobs about this user (their notifications and exports).",
+)  # fmt: skip
+SINCE = click.option("--since", type=Instant(), default=None, help="Queued at or after (ISO 8601).")
+
+
 @jobs_group.command(name="list")
-@click.option("--queue", default=None, help="Only this queue's jobs.")
-@click.option("--task", default=None, help="Only this task's jobs (rollover.sweep, ...).")
+@QUEUE
+@TASK
 @click.option("--status", "status_", type=STATUS_CHOICE, default=None, help="Only jobs in it.")
+@USER
 @click.option("--limit", type=click.IntRange(1, 1000), default=50, show_default=True)
 @click.option("--before", type=int, default=None, help="Older than this job id (next page).")
-@click.option("--since", type=Instant(), default=None, help="Queued at or after (ISO 8601).")
+@SINCE
 @JSON
 def jobs_list(
     queue: str | None,
     task: str | None,
     status_: str | None,
+    user: uuid.UUID | None,
     limit: int,
     before: int | None,
     since: dt.datetime | None,
@@ -179,10 +220,9 @@ def jobs_list(
     """Jobs, newest first."""
     from planner_jobs.inspection import views
 
+    selection = _filter(queue, task, user, since, status_)
     with _database() as engine, engine.connect() as c:
-        found = views.jobs(
-            c, queue=queue, task=task, status=status_, before=before, since=since, limit=limit
-        )
+        found = views.jobs(c, before=before, limit=limit, **dataclasses.asdict(selection))
         now = views.database_now(c)
     if as_json:
         _echo_json(views.as_json(found))
@@ -252,25 +292,143 @@ def _act(job_id: int, as_json: bool, action: Callable[[Any, int], str]) -> None:
     _echo_json({"job": job_id, "done": done}) if as_json else click.echo(done)
 
 
+def _bulk(
+    job_id: int | None,
+    every: bool,
+    selection: JobFilter,
+    as_json: bool,
+    one: Callable[[Any, int], str],
+    many: Callable[[Any, JobFilter], Bulk],
+    verb: str,
+) -> None:
+    if every == (job_id is not None):
+        raise UsageError("give one job ID, or --all (with filters) for every job they select")
+    if job_id is not None:
+        if selection != JobFilter():
+            raise UsageError("the filters go with --all, not with a job ID")
+        _act(job_id, as_json, one)
+        return
+    with _database() as engine, engine.begin() as c:
+        done = many(c, selection)
+    if as_json:
+        _echo_json({"done": done.done, "skipped": done.skipped})
+    else:
+        click.echo(done.line(verb))
+
+
 @jobs_group.command(name="retry")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=int, required=False)
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    help="Every failed, cancelled, aborted or stalled job the filters select.",
+)
+@QUEUE
+@TASK
+@USER
+@SINCE
 @JSON
-def jobs_retry(job_id: int, as_json: bool) -> None:
-    """Put a failed, cancelled, aborted or stalled job back in its queue, to run now."""
+def jobs_retry(
+    job_id: int | None,
+    every: bool,
+    queue: str | None,
+    task: str | None,
+    user: uuid.UUID | None,
+    since: dt.datetime | None,
+    as_json: bool,
+) -> None:
+    """Put a failed, cancelled, aborted or stalled job back in its queue, to run now; with
+    --all, every such job the filters select, in one transaction."""
     from planner_jobs.engine import actions
 
     stalled_after = settings_of_command().stalled_after
-    _act(job_id, as_json, lambda c, i: actions.retry(c, i, stalled_after=stalled_after))
+    _bulk(
+        job_id,
+        every,
+        _filter(queue, task, user, since),
+        as_json,
+        lambda c, i: actions.retry(c, i, stalled_after=stalled_after),
+        lambda c, f: actions.retry_all(c, f, stalled_after=stalled_after),
+        "back in their queues",
+    )
 
 
 @jobs_group.command(name="cancel")
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=int, required=False)
+@click.option(
+    "--all", "every", is_flag=True, help="Every job the filters select that has not started."
+)
+@QUEUE
+@TASK
+@USER
+@SINCE
 @JSON
-def jobs_cancel(job_id: int, as_json: bool) -> None:
-    """Cancel a job that has not started."""
+def jobs_cancel(
+    job_id: int | None,
+    every: bool,
+    queue: str | None,
+    task: str | None,
+    user: uuid.UUID | None,
+    since: dt.datetime | None,
+    as_json: bool,
+) -> None:
+    """Cancel a job that has not started; with --all, every such job the filters select, in one
+    transaction."""
     from planner_jobs.engine import actions
 
-    _act(job_id, as_json, actions.cancel)
+    _bulk(
+        job_id,
+        every,
+        _filter(queue, task, user, since),
+        as_json,
+        actions.cancel,
+        actions.cancel_all,
+        "cancelled",
+    )
+
+
+@jobs_group.command(name="pause")
+@click.argument("queue")
+def jobs_pause(queue: str) -> None:
+    """Workers take no new job from QUEUE (within 2 s, on every machine) until it is resumed."""
+    from planner_jobs.engine import pauses
+
+    pauses.known(queue)
+    with _database() as engine, engine.begin() as c:
+        click.echo(pauses.pause(c, queue))
+
+
+@jobs_group.command(name="resume")
+@click.argument("queue")
+def jobs_resume(queue: str) -> None:
+    """Workers take the jobs of a paused QUEUE again."""
+    from planner_jobs.engine import pauses
+
+    pauses.known(queue)
+    with _database() as engine, engine.begin() as c:
+        click.echo(pauses.resume(c, queue))
+
+
+@jobs_group.command(name="run")
+@click.argument("task")
+def jobs_run(task: str) -> None:
+    """Queue the periodic TASK (a name from `jobs schedule`) to run now, once, besides its
+    schedule."""
+    from planner_jobs.catalogue import PERIODIC
+    from planner_jobs.engine.defer import defer_periodic_now
+
+    spec = next((spec for spec in PERIODIC if spec.name == task), None)
+    if spec is None:
+        raise UsageError(
+            f"there is no periodic task {task!r}: they are {', '.join(p.name for p in PERIODIC)}"
+        )
+    with _database() as engine, engine.begin() as c:
+        job_id, new = defer_periodic_now(c, task=spec.name, queue=spec.queue)
+    if new:
+        click.echo(f"{spec.name} is queued to run now as job {job_id}")
+    else:
+        click.echo(f"{spec.name} was queued to run already, as job {job_id}")
 
 
 @jobs_group.command(name="schedule")

@@ -413,3 +413,13 @@ class JobCount(Base):
     task: Mapped[str] = mapped_column(primary_key=True)
     outcome: Mapped[str] = mapped_column(primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger)
+
+
+class QueuePause(Base):
+    """A queue an operator paused (`planner-jobs jobs pause`): the workers take none of its jobs
+    until it is resumed (the row is deleted)."""
+
+    __tablename__ = "queue_pauses"
+
+    queue: Mapped[str] = mapped_column(primary_key=True)
+    paused_at: Mapped[dt.datetime] = created_at()

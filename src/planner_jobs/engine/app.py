@@ -18,6 +18,7 @@ from psycopg.conninfo import make_conninfo
 
 from planner_jobs.db.engine import connect_kwargs, driver_kwargs
 from planner_jobs.engine.context import Collaborators, JobContext, collaborators_of
+from planner_jobs.engine.pauses import PausingJobManager
 from planner_jobs.engine.pool import Connector, checked_when_idle, utc_session
 
 JobApp = procrastinate.App
@@ -39,7 +40,7 @@ def new_app(conninfo: str, *, listen_conninfo: str | None = None) -> JobApp:
     """An app on `conninfo`, with no task yet. `listen_conninfo`: `conninfo` is PgBouncer in
     transaction pooling mode, and the workers listen on this direct connection."""
     pooled = listen_conninfo is not None
-    return procrastinate.App(
+    app = procrastinate.App(
         connector=Connector(
             listen_conninfo=listen_conninfo
             and make_conninfo(listen_conninfo, **connect_kwargs("planner-jobs listener")),
@@ -55,6 +56,8 @@ def new_app(conninfo: str, *, listen_conninfo: str | None = None) -> JobApp:
             **({"configure": utc_session} if pooled else {}),
         )
     )
+    app.job_manager = PausingJobManager(app.connector)  # before any task is registered
+    return app
 
 
 def register(

@@ -45,3 +45,27 @@ def defer_in_transaction(
     except AlreadyEnqueued:
         return None
     return deferred.id
+
+
+_DEFER_TICK = sa.text(
+    """
+    SELECT procrastinate_defer_jobs_v1(ARRAY[
+        ROW(CAST(:queue AS varchar), CAST(:task AS varchar), 0, NULL, CAST(:task AS text),
+            jsonb_build_object('timestamp', extract(epoch FROM now())::bigint), NULL
+        )::procrastinate_job_to_defer_v1])
+    """
+)
+_WAITING_TICK = sa.text(
+    "SELECT id FROM procrastinate_jobs WHERE queueing_lock = :task AND status = 'todo'"
+)
+
+
+def defer_periodic_now(connection: sa.Connection, *, task: str, queue: str) -> tuple[int, bool]:
+    """Queue a tick of the periodic `task` to run now, besides its schedule: the job's id, and
+    whether it is new (False: a tick of it was waiting already, and runs first)."""
+    try:
+        with connection.begin_nested():
+            (job_id,) = connection.execute(_DEFER_TICK, {"task": task, "queue": queue}).scalar_one()
+    except sa.exc.IntegrityError:  # its queueing lock: one tick waits at a time
+        return connection.execute(_WAITING_TICK, {"task": task}).scalar_one(), False
+    return job_id, True

@@ -8,6 +8,7 @@ the indexes), so a million finished jobs cost nothing to look past. The operator
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ class QueueView:
     name: str
     counts: dict[str, int]  # jobs kept, by status (succeeded: finished in the last hour)
     oldest_ready_seconds: float | None  # how long the oldest job ready to run has waited
+    paused: bool = False  # by an operator: workers take none of its jobs
 
 
 _UNFINISHED_COUNTS = sa.text(
@@ -56,8 +58,14 @@ def queues(connection: sa.Connection) -> list[QueueView]:
     oldest: dict[str, Any] = {
         queue: age for queue, age in connection.execute(_OLDEST_READY, {"queues": list(counts)})
     }
+    paused = set(connection.execute(sa.text("SELECT queue FROM queue_pauses")).scalars())
     return [
-        QueueView(name, counts[name], None if oldest.get(name) is None else float(oldest[name]))
+        QueueView(
+            name,
+            counts[name],
+            None if oldest.get(name) is None else float(oldest[name]),
+            paused=name in paused,
+        )
         for name in counts
     ]
 
@@ -106,45 +114,78 @@ _JOB_COLUMNS = """
 """
 
 
+# The jobs about a user: a notification's send job (`userId`), an export's build job
+# (`export_id`), and the delivery jobs of the user's notifications; each part is an index lookup
+# (migration 0012), so the filter costs the same at a million kept jobs.
+ABOUT_USER = """j.id IN (
+    SELECT about.id FROM procrastinate_jobs about
+     WHERE coalesce(about.args->>'userId', about.args->>'export_id') = ANY(ARRAY(
+           SELECT CAST(:user AS text)
+            UNION ALL SELECT e.id::text FROM export_jobs e WHERE e.user_id = :user))
+    UNION ALL
+    SELECT about.id FROM procrastinate_jobs about
+     WHERE about.task_name = 'notifications.deliver'
+       AND planner_job_notification_ids(about.args) && ARRAY(
+           SELECT n.id FROM notifications n WHERE n.user_id = :user))"""
+
+
+@dataclass(frozen=True)
+class JobFilter:
+    """Which jobs: the filters of `jobs list`, the Jobs page and the bulk actions."""
+
+    queue: str | None = None
+    task: str | None = None
+    status: str | None = None
+    user: uuid.UUID | None = None
+    since: dt.datetime | None = None  # queued at or after
+    until: dt.datetime | None = None  # queued before
+
+    def where(self) -> tuple[list[str], dict[str, Any]]:
+        """SQL conditions on job `j` (constant fragments) and their bound parameters."""
+        where: list[str] = []
+        parameters: dict[str, Any] = {}
+        if self.queue is not None:
+            where.append("j.queue_name = :queue")
+            parameters["queue"] = self.queue
+        if self.task is not None:
+            where.append("j.task_name = :task")
+            parameters["task"] = self.task
+        if self.status is not None:
+            where.append("j.status = CAST(:status AS procrastinate_job_status)")
+            parameters["status"] = self.status
+        if self.user is not None:
+            where.append(ABOUT_USER)
+            parameters["user"] = self.user
+        # Jobs are numbered in the order they were queued: a time bound is an id bound.
+        if self.since is not None:
+            where.append(
+                "j.id >= coalesce((SELECT min(job_id) FROM procrastinate_events"
+                " WHERE at >= :since AND type = 'deferred'), 9223372036854775807)"
+            )
+            parameters["since"] = self.since
+        if self.until is not None:
+            where.append(
+                "j.id <= coalesce((SELECT max(job_id) FROM procrastinate_events"
+                " WHERE at < :until AND type = 'deferred'), 0)"
+            )
+            parameters["until"] = self.until
+        return where, parameters
+
+
 def jobs(
     connection: sa.Connection,
     *,
-    queue: str | None = None,
-    task: str | None = None,
-    status: str | None = None,
-    since: dt.datetime | None = None,
-    until: dt.datetime | None = None,
     before: int | None = None,
     limit: int = 50,
+    **selection: Any,
 ) -> list[JobRow]:
-    """Jobs newest first, filtered; `before` (an id) pages on from the last one seen."""
-    where: list[str] = []
-    parameters: dict[str, Any] = {"limit": limit}
-    if queue is not None:
-        where.append("j.queue_name = :queue")
-        parameters["queue"] = queue
-    if task is not None:
-        where.append("j.task_name = :task")
-        parameters["task"] = task
-    if status is not None:
-        where.append("j.status = CAST(:status AS procrastinate_job_status)")
-        parameters["status"] = status
+    """Jobs newest first, filtered (the fields of `JobFilter`); `before` (an id) pages on from
+    the last one seen."""
+    where, parameters = JobFilter(**selection).where()
+    parameters["limit"] = limit
     if before is not None:
         where.append("j.id < :before")
         parameters["before"] = before
-    # Jobs are numbered in the order they were queued: a time bound is an id bound.
-    if since is not None:
-        where.append(
-            "j.id >= coalesce((SELECT min(job_id) FROM procrastinate_events"
-            " WHERE at >= :since AND type = 'deferred'), 9223372036854775807)"
-        )
-        parameters["since"] = since
-    if until is not None:
-        where.append(
-            "j.id <= coalesce((SELECT max(job_id) FROM procrastinate_events"
-            " WHERE at < :until AND type = 'deferred'), 0)"
-        )
-        parameters["until"] = until
     # Constant fragments; every value is a bound parameter.
     statement = sa.text(
         f"SELECT {_JOB_COLUMNS} FROM procrastinate_jobs j"  # noqa: S608

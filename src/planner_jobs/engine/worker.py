@@ -38,6 +38,7 @@ SELECT EXISTS (
     SELECT 1 FROM procrastinate_jobs
      WHERE status = 'todo'
        AND queue_name = ANY(%(queues)s::varchar[])
+       AND queue_name NOT IN (SELECT queue FROM queue_pauses)
        AND (scheduled_at IS NULL OR scheduled_at <= now())
 ) AS ready
 """
