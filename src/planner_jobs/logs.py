@@ -64,9 +64,26 @@ def configure(*, level: str, format: Format | None = None) -> Format:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("alembic.runtime.migration", "procrastinate.blueprints"):
+    # Routine lines of every start, which say nothing an operator acts on (the schedule is
+    # `planner-jobs jobs schedule`; the migration's outcome is our own line).
+    for noisy in (
+        "alembic.runtime.migration",
+        "alembic.runtime.plugins",
+        "procrastinate.blueprints",
+    ):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    periodic = logging.getLogger("procrastinate.periodic")
+    if not any(isinstance(f, _NotRegistering) for f in periodic.filters):
+        periodic.addFilter(_NotRegistering())
     return chosen
+
+
+class _NotRegistering(logging.Filter):
+    """Drops procrastinate's "Registering task ... to run periodically" (one per periodic
+    task at each start); keeps its lines about the ticks it defers."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Registering task")
 
 
 REDACTED = "[redacted]"

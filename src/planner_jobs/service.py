@@ -98,11 +98,14 @@ def _start_parts(
     runners = []
     parts = []
     if api_socket is not None:
-        from planner_jobs.api.server import api_server  # only where the API is served
+        from planner_jobs.api.admin import closed_because  # only where the API is served
+        from planner_jobs.api.server import api_server
 
         server = api_server(runtime)
         parts.append(asyncio.create_task(server.serve(sockets=[api_socket]), name="api"))
         log.info("HTTP API listening on %s", bound_address(api_socket))
+        if (why := closed_because(runtime.settings)) is not None:
+            log.warning(why)
     for plan in workers:
         runner = WorkerRunner(runtime, plan, burst=burst, beside=beside_jobs(runtime, plan))
         runners.append(runner)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ import sqlalchemy as sa
 
 from planner_jobs.catalogue import build_job_app
 from planner_jobs.db.engine import create_engine, libpq_url
+from planner_jobs.engine import pauses
 from planner_jobs.engine.defer import defer_in_transaction
 from planner_jobs.jobs.exports import request_export
 from tests.acceptance.conftest import Cli, base_environment, stop, wait_for_http
@@ -171,3 +173,115 @@ def context_post(browser: object, origin: str, path: str) -> int:
         return int(context.request.post(f"{origin}{path}", form={"csrf": "guessed"}).status)
     finally:
         context.close()
+
+
+def test_the_dashboard_acts_in_bulk_pauses_runs_now_and_keeps_the_overview_current(
+    browser: object, database_url: str, tmp_path: Path, processes: list
+) -> None:
+    engine = create_engine(database_url)
+    job_app = build_job_app(libpq_url(database_url), periodic=False)
+    ghosts = [uuid.uuid4() for _ in range(3)]  # no such users: their notifications fail
+    with engine.begin() as c:
+        failing = [
+            defer_in_transaction(
+                c, job_app, "notifications.send", userId=str(g), payload={"t": "x"}
+            )
+            for g in ghosts
+        ]
+    cli = Cli(
+        base_environment(
+            tmp_path, PLANNER_DATABASE_URL=database_url, PLANNER_ADMIN_PASSWORD=PASSWORD
+        )
+    )
+    server = cli.start("run", log=tmp_path / "run.log")
+    processes.append(server)
+    origin = f"http://127.0.0.1:{cli.environment['PLANNER_PORT']}"
+    wait_for_http(f"{origin}/readyz", within=60)
+
+    def statuses() -> list[str]:
+        with engine.connect() as c:
+            found = dict(
+                c.execute(sa.text("SELECT id, status::text FROM procrastinate_jobs")).all()
+            )
+        return [found[job] for job in failing]
+
+    wait_until(lambda: statuses() == ["failed"] * 3)
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    context = browser.new_context(  # type: ignore[attr-defined]
+        http_credentials={"username": "admin", "password": PASSWORD},
+        viewport={"width": 1280, "height": 900},
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+
+    # Pause a queue from the Overview: its row says so, and jobs wait in it.
+    page.goto(f"{origin}/admin")
+    page.click("#pause-notifications")
+    assert "queue notifications is paused" in page.inner_text("#done")
+    assert page.locator('#queues tr[data-queue="notifications"] [data-paused]').count() == 1
+    page.screenshot(path=shots / "overview-paused.png", full_page=True)
+
+    # Retry all the failed ones, after a page that says how many; they wait while paused.
+    page.goto(f"{origin}/admin/jobs?status=failed")
+    page.click("#retry-all")
+    assert page.inner_text("h1") == "Retry 3 jobs?"
+    page.screenshot(path=shots / "confirm-retry-all.png", full_page=True)
+    page.click("#confirm")
+    assert page.inner_text("#done") == "3 jobs back in their queues"
+    assert statuses() == ["todo"] * 3
+
+    # The Overview shows the three waiting without a reload, then the resume lets them run.
+    page.goto(f"{origin}/admin")
+    assert page.locator("#done").count() == 0  # the banner was shown once, on the Jobs page
+    with engine.begin() as c:  # the cause fixed for one of them
+        c.execute(
+            sa.text("INSERT INTO users (id, email) VALUES (:i, 'g@example.com')"), {"i": ghosts[0]}
+        )
+    todo = '#queues tr[data-queue="notifications"] td[data-status="todo"]'
+    assert page.inner_text(todo) == "3"
+    page.click("#resume-notifications")
+    assert "queue notifications is resumed" in page.inner_text("#done")
+    wait_until(lambda: sorted(statuses()) == ["failed", "failed", "succeeded"], within=15)
+    # What the page has not seen yet: the exports queue paused, two builds waiting in it; the
+    # Overview's script shows them without a reload.
+    with engine.begin() as c:
+        pauses.pause(c, "exports")
+    time.sleep(2.0)  # the workers have read the pause
+    with engine.begin() as c:
+        for _ in range(2):
+            defer_in_transaction(c, job_app, "exports.build", export_id=str(uuid.uuid4()))
+    exports_todo = '#queues tr[data-queue="exports"] td[data-status="todo"]'
+    wait_until(lambda: page.inner_text(exports_todo) == "2", within=15)
+    assert int(page.get_attribute("body", "data-refreshes") or 0) >= 1
+    assert page.locator('#queues tr[data-queue="exports"] [data-paused]').count() == 1
+    assert page.inner_text(todo) == "0"
+    page.screenshot(path=shots / "overview-refreshed.png", full_page=True)
+
+    # Run a periodic task now, from the Schedule.
+    page.goto(f"{origin}/admin/schedule")
+    page.click('[id="run-tokens.cleanup"]')
+    assert "tokens.cleanup is queued to run now as job" in page.inner_text("#done")
+    page.screenshot(path=shots / "schedule-run-now.png", full_page=True)
+
+    # Workers: where each runs; the jobs of one user; a page that fails says why, as a page.
+    page.goto(f"{origin}/admin/workers")
+    assert page.locator("#workers tr[data-worker]").count() == 3
+    assert str(server.pid) in page.inner_text("#workers")
+    page.screenshot(path=shots / "workers.png", full_page=True)
+    page.goto(f"{origin}/admin/jobs?user={ghosts[1]}")
+    assert page.locator("#jobs tr").count() == 2  # the header and the user's one job
+    page.screenshot(path=shots / "jobs-of-a-user.png", full_page=True)
+    assert errors == []  # no script error, nothing the Content-Security-Policy refused
+    answer = page.goto(f"{origin}/admin/jobs?status=nope")
+    assert answer is not None
+    assert answer.status == 400
+    assert "there is no status 'nope'" in page.inner_text("#error")
+    page.screenshot(path=shots / "error.png", full_page=True)
+    context.close()
+
+    code, _, output = stop(server)
+    assert code == 0, output
+    assert len(list(shots.iterdir())) == 7
+    engine.dispose()

@@ -4,9 +4,13 @@ task, as an operator types them (the contract's Command line)."""
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 import uuid
 
-from tests.acceptance.conftest import Cli, assert_one_line_error
+import pytest
+
+from tests.acceptance.conftest import Cli, assert_one_line_error, stop, wait_for_http
 from tests.acceptance.test_operate import a_failed_job, defer
 
 
@@ -98,3 +102,34 @@ def test_an_unknown_queue_or_task_is_a_one_line_error_naming_the_known_ones(cli:
     assert_one_line_error(both, "give one job ID, or --all")
     assert_one_line_error(neither, "give one job ID, or --all")
     assert_one_line_error(filters_with_an_id, "the filters go with --all")
+
+
+def test_a_start_logs_why_the_dashboard_is_off_and_no_routine_lines(
+    cli: Cli, processes: list
+) -> None:
+    """On 0.0.0.0 with no password the dashboard answers 404: the log says why; a start logs
+    no line per periodic task or per migration plugin."""
+    cli.environment.update(PLANNER_HOST="0.0.0.0", PLANNER_ENV="development")  # noqa: S104 (the case tried)
+    cli.environment.pop("PLANNER_ADMIN_PASSWORD", None)
+    server = cli.start("run")
+    processes.append(server)
+    wait_for_http(f"http://127.0.0.1:{cli.environment['PLANNER_PORT']}/readyz", within=60)
+    closed = urllib.request.Request(f"http://127.0.0.1:{cli.environment['PLANNER_PORT']}/admin")
+    with pytest.raises(urllib.error.HTTPError) as answered:
+        urllib.request.urlopen(closed, timeout=10)  # noqa: S310 (a URL of this test)
+    answered.value.close()  # the answer holds its connection
+    code, _, output = stop(server)
+
+    assert answered.value.code == 404
+    assert code == 0, output
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    [why] = [line for line in lines if "dashboard" in line["message"]]
+    assert why["level"] == "warning"
+    assert "listens on 0.0.0.0" in why["message"]
+    assert "PLANNER_ADMIN_PASSWORD" in why["message"]
+    routine = [
+        line["message"]
+        for line in lines
+        if line["message"].startswith(("Registering task", "setup plugin"))
+    ]
+    assert routine == []

@@ -16,27 +16,35 @@ refused whatever it carries.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import ipaddress
 import secrets
+import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from fastapi.templating import Jinja2Templates
 
 from planner_jobs import __version__
 from planner_jobs.api.deps import RuntimeDep
-from planner_jobs.engine import actions
+from planner_jobs.catalogue import PERIODIC
+from planner_jobs.engine import actions, pauses
+from planner_jobs.engine.defer import defer_periodic_now
 from planner_jobs.engine.queues import QUEUES, STATUSES
+from planner_jobs.engine.views import JobFilter
 from planner_jobs.inspection import views
 from planner_jobs.inspection.text import ago, duration
+from planner_jobs.settings import Settings
 
 SESSION_COOKIE = "planner_admin_session"
+FLASH_COOKIE = "planner_admin_done"
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
 _basic = HTTPBasic(auto_error=False, realm="planner-jobs")
@@ -74,6 +82,20 @@ def admin_access(
         )
 
 
+def closed_because(settings: Settings) -> str | None:
+    """Why the dashboard answers 404 with these settings (None: it is open), for the log."""
+    if settings.admin_password is not None:
+        return None
+    if settings.env != "development":
+        return "the dashboard (/admin) is off: set PLANNER_ADMIN_PASSWORD (32 bytes or more)"
+    if not _loopback(settings.host):
+        return (
+            f"the dashboard (/admin) is off: the API listens on {settings.host}, and without"
+            " PLANNER_ADMIN_PASSWORD it opens only on a loopback address (PLANNER_HOST=127.0.0.1)"
+        )
+    return None
+
+
 def _loopback(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost"):  # RFC 6761: always this machine
         return True
@@ -105,9 +127,21 @@ def _csrf_token(runtime: RuntimeDep, session: str) -> str:
     return hmac.new(key, session.encode(), hashlib.sha256).hexdigest()
 
 
-def _page(request: Request, template: str, **context: Any) -> HTMLResponse:
+# The pages' own script (the Overview's refresh) and styles; nothing from elsewhere, no inline
+# script.
+CSP = (
+    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline';"
+    " img-src 'self' data:; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def _page(
+    request: Request, template: str, *, status_code: int = 200, **context: Any
+) -> HTMLResponse:
     runtime = request.app.state.runtime
     session = request.cookies.get(SESSION_COOKIE) or secrets.token_urlsafe(32)
+    # What the last action did, shown once: the cookie is read and cleared by this page.
+    flash = request.cookies.get(FLASH_COOKIE)
     response = TEMPLATES.TemplateResponse(
         request,
         template,
@@ -116,14 +150,15 @@ def _page(request: Request, template: str, **context: Any) -> HTMLResponse:
             "csrf": _csrf_token(runtime, session),
             "ago": ago,
             "duration": duration,
+            "flash": flash,
             **context,
         },
+        status_code=status_code,
     )
+    if flash is not None:
+        response.delete_cookie(FLASH_COOKIE, path="/admin")
     response.headers["Cache-Control"] = "no-store"
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:;"
-        " form-action 'self'; frame-ancestors 'none'"
-    )
+    response.headers["Content-Security-Policy"] = CSP
     response.set_cookie(
         SESSION_COOKIE,
         session,
@@ -145,45 +180,119 @@ def overview(request: Request, runtime: RuntimeDep) -> HTMLResponse:
     return _page(request, "overview.html", s=seen, now=seen.now, minutes=minutes, peak=peak)
 
 
+def _selection(
+    queue: str | None, task: str | None, job_status: str | None, user: str | None
+) -> JobFilter:
+    """The Jobs page's filters, each checked: a bad one is a page saying which (400)."""
+    if queue and queue not in QUEUES:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            f"there is no queue {queue!r}: the queues are {', '.join(QUEUES)}",
+        )
+    if task and task not in views.TASK_NAMES:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"there is no task {task!r}")
+    if job_status and job_status not in STATUSES:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            f"there is no status {job_status!r}: the statuses are {', '.join(STATUSES)}",
+        )
+    try:
+        who = uuid.UUID(user) if user else None
+    except ValueError:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, f"user: {user!r} is not a user id (a UUID)"
+        ) from None
+    return JobFilter(queue=queue or None, task=task or None, status=job_status or None, user=who)
+
+
+def _query(selection: JobFilter, **more: object) -> str:
+    fields = {
+        "queue": selection.queue,
+        "task": selection.task,
+        "status": selection.status,
+        "user": selection.user,
+        **more,
+    }
+    return urlencode({k: str(v) for k, v in fields.items() if v})
+
+
+Filter = Annotated[str | None, Query()]
+
+
 @router.get("/jobs", response_class=HTMLResponse)
 def job_list(
     request: Request,
     runtime: RuntimeDep,
-    queue: Annotated[str | None, Query()] = None,
-    task: Annotated[str | None, Query()] = None,
+    queue: Filter = None,
+    task: Filter = None,
     job_status: Annotated[str | None, Query(alias="status")] = None,
+    user: Filter = None,
     before: Annotated[int | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> HTMLResponse:
-    filters = {"queue": queue or None, "task": task or None, "status": job_status or None}
-    if filters["status"] not in (None, *STATUSES):
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "unknown status")
+    selection = _selection(queue, task, job_status, user)
     with runtime.engine.connect() as connection:
-        found = views.jobs(
-            connection,
-            queue=filters["queue"],
-            task=filters["task"],
-            status=filters["status"],
-            before=before,
-            limit=limit,
-        )
+        found = views.jobs(connection, before=before, limit=limit, **dataclasses.asdict(selection))
         now = views.database_now(connection)
-    more = (
-        "?" + urlencode({k: v for k, v in {**filters, "before": found[-1].id}.items() if v})
-        if len(found) == limit
-        else None
-    )
+    more = f"?{_query(selection, before=found[-1].id)}" if len(found) == limit else None
     return _page(
         request,
         "jobs.html",
         jobs=found,
         now=now,
-        filters=filters,
+        filters=selection,
+        query=_query(selection),
         more=more,
         queues=QUEUES,
         tasks=views.TASK_NAMES,
         statuses=STATUSES,
     )
+
+
+@router.get("/jobs/all/{action}", response_class=HTMLResponse)
+def confirm_all(
+    request: Request,
+    runtime: RuntimeDep,
+    action: str,
+    queue: Filter = None,
+    task: Filter = None,
+    job_status: Annotated[str | None, Query(alias="status")] = None,
+    user: Filter = None,
+) -> HTMLResponse:
+    """What "Retry all" or "Cancel all" would do, to confirm: how many jobs."""
+    if action not in ("retry", "cancel"):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"there is no action {action!r}")
+    selection = _selection(queue, task, job_status, user)
+    with runtime.engine.connect() as connection:
+        count = actions.count_all(
+            connection, selection, action, stalled_after=runtime.settings.stalled_after
+        )
+    return _page(
+        request,
+        "confirm.html",
+        action=action,
+        count=count,
+        filters=selection,
+        query=_query(selection),
+    )
+
+
+@router.post("/jobs/all/{action}")
+async def act_on_all(request: Request, runtime: RuntimeDep, action: str) -> Response:
+    if action not in ("retry", "cancel"):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"there is no action {action!r}")
+    fields = await _checked_form(request)
+    selection = _selection(
+        fields.get("queue"), fields.get("task"), fields.get("status"), fields.get("user")
+    )
+    with runtime.engine.begin() as connection:
+        if action == "retry":
+            done = actions.retry_all(
+                connection, selection, stalled_after=runtime.settings.stalled_after
+            ).line("back in their queues")
+        else:
+            done = actions.cancel_all(connection, selection).line("cancelled")
+    return _done(f"/admin/jobs?{_query(selection)}", done)
 
 
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
@@ -193,8 +302,16 @@ def job_page(request: Request, runtime: RuntimeDep, job_id: int) -> HTMLResponse
         now = views.database_now(connection)
     if detail is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"there is no job {job_id}")
-    done = request.query_params.get("done")
-    return _page(request, "job.html", d=detail, now=now, done=done)
+    return _page(request, "job.html", d=detail, now=now)
+
+
+def _done(location: str, done: str) -> Response:
+    """Back to the page acted on, which shows what was done once (a cookie it clears)."""
+    response = RedirectResponse(location, status.HTTP_303_SEE_OTHER)
+    response.set_cookie(
+        FLASH_COOKIE, done[:1000], max_age=60, httponly=True, samesite="strict", path="/admin"
+    )
+    return response
 
 
 async def _checked_form(request: Request) -> dict[str, str]:
@@ -239,9 +356,68 @@ async def act(request: Request, runtime: RuntimeDep, job_id: int, action: str) -
                 done = actions.cancel(connection, job_id)
     except actions.JobActionRefused as exc:
         done = f"refused: {exc}"
-    return RedirectResponse(
-        f"/admin/jobs/{job_id}?{urlencode({'done': done})}", status.HTTP_303_SEE_OTHER
+    return _done(f"/admin/jobs/{job_id}", done)
+
+
+@router.post("/queues/{queue}/{action}")
+async def pause_or_resume(
+    request: Request, runtime: RuntimeDep, queue: str, action: str
+) -> Response:
+    if action not in ("pause", "resume") or queue not in QUEUES:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"there is no queue {queue!r} to {action}")
+    await _checked_form(request)
+    with runtime.engine.begin() as connection:
+        done = (pauses.pause if action == "pause" else pauses.resume)(connection, queue)
+    return _done("/admin", done)
+
+
+@router.post("/schedule/{task}/run")
+async def run_now(request: Request, runtime: RuntimeDep, task: str) -> Response:
+    spec = next((spec for spec in PERIODIC if spec.name == task), None)
+    if spec is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"there is no periodic task {task!r}")
+    await _checked_form(request)
+    with runtime.engine.begin() as connection:
+        job_id, new = defer_periodic_now(connection, task=spec.name, queue=spec.queue)
+    done = (
+        f"{spec.name} is queued to run now as job {job_id}"
+        if new
+        else f"{spec.name} was queued to run already, as job {job_id}"
     )
+    return _done("/admin/schedule", done)
+
+
+@router.get("/workers", response_class=HTMLResponse)
+def workers_page(request: Request, runtime: RuntimeDep) -> HTMLResponse:
+    with runtime.engine.connect() as connection:
+        now = views.database_now(connection)
+        seen = views.workers(connection, stalled_after=runtime.settings.stalled_after)
+    return _page(request, "workers.html", workers=seen, now=now)
+
+
+@router.get("/static/overview.js")
+def overview_script() -> Response:
+    return FileResponse(
+        Path(__file__).parent / "static" / "overview.js",
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+def error_page(
+    request: Request, status_code: int, message: str, headers: Mapping[str, str] | None
+) -> Response:
+    """A refused or failed page or action of the dashboard, as a page saying why."""
+    response = TEMPLATES.TemplateResponse(
+        request,
+        "error.html",
+        {"version": __version__, "status_code": status_code, "message": message},
+        status_code=status_code,
+        headers=headers,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Security-Policy"] = CSP
+    return response
 
 
 @router.get("/schedule", response_class=HTMLResponse)

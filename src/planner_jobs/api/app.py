@@ -37,9 +37,16 @@ def create_app(runtime: Runtime) -> FastAPI:
     return app
 
 
+def _for_people(request: Request) -> bool:
+    """The dashboard's pages answer errors as pages; the API answers JSON."""
+    return request.url.path == "/admin" or request.url.path.startswith("/admin/")
+
+
 async def _http_error(request: Request, exc: HTTPException) -> Response:
     """FastAPI answers 400 to a body it cannot decode (not UTF-8, say); to a client that is
     malformed input like any other: 422 naming the body."""
+    if _for_people(request):
+        return admin.error_page(request, exc.status_code, str(exc.detail), exc.headers)
     if exc.status_code == status.HTTP_400_BAD_REQUEST:
         error = {"loc": ["body"], "msg": str(exc.detail), "type": "json_invalid"}
         return JSONResponse(
@@ -49,7 +56,7 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
     return await http_exception_handler(request, exc)
 
 
-async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
     """422 whose `message` names each bad field (`format: Input should be ...`)."""
     errors = exc.errors()
     messages = []
@@ -58,6 +65,10 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
             str(part) for part in error["loc"] if part not in ("body", "query", "path")
         )
         messages.append(f"{field or 'body'}: {error['msg']}")
+    if _for_people(request):
+        return admin.error_page(
+            request, status.HTTP_422_UNPROCESSABLE_CONTENT, "; ".join(messages), None
+        )
     return JSONResponse(
         {"message": "; ".join(messages), "detail": jsonable_encoder(errors)},
         status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,

@@ -26,7 +26,7 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from planner_jobs.domain.exports.formats import FORMAT_NAMES
@@ -423,3 +423,16 @@ class QueuePause(Base):
 
     queue: Mapped[str] = mapped_column(primary_key=True)
     paused_at: Mapped[dt.datetime] = created_at()
+
+
+class WorkerProcess(Base):
+    """Where a live worker runs, for the operators (procrastinate keeps only its heartbeat);
+    the rows of workers procrastinate has forgotten go as the next worker starts."""
+
+    __tablename__ = "worker_processes"
+
+    worker_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # procrastinate's id
+    host: Mapped[str]
+    pid: Mapped[int]
+    queues: Mapped[list[str]] = mapped_column(ARRAY(Text))
+    started_at: Mapped[dt.datetime] = created_at()

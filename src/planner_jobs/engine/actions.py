@@ -134,14 +134,34 @@ class Bulk(NamedTuple):
         return text
 
 
+_RETRIABLE = (
+    f"(j.status IN ('failed', 'cancelled', 'aborted') OR ({STALLED} AND NOT j.abort_requested))"
+)
+
+
+def count_all(
+    connection: sa.Connection, selection: JobFilter, action: str, *, stalled_after: float
+) -> int:
+    """How many jobs `retry_all` (action "retry") or `cancel_all` ("cancel") would consider."""
+    where, parameters = selection.where()
+    where.append(_RETRIABLE if action == "retry" else "j.status = 'todo'")
+    return int(
+        connection.execute(
+            sa.text(
+                "SELECT count(*) FROM procrastinate_jobs j"  # noqa: S608 (constant fragments)
+                f" WHERE {' AND '.join(where)}"
+            ),
+            {**parameters, "stalled_after": stalled_after},
+        ).scalar_one()
+    )
+
+
 def retry_all(connection: sa.Connection, selection: JobFilter, *, stalled_after: float) -> Bulk:
     """Put back in their queues every failed, cancelled, aborted or stalled job the filter
     selects (a job whose queueing lock another waiting job holds, or a newer one of those
     selected does, stays as it is), in the caller's transaction."""
     where, parameters = selection.where()
-    where.append(
-        f"(j.status IN ('failed', 'cancelled', 'aborted') OR ({STALLED} AND NOT j.abort_requested))"
-    )
+    where.append(_RETRIABLE)
     rows = connection.execute(
         sa.text(
             "SELECT j.id, j.status::text, j.queueing_lock FROM procrastinate_jobs j"  # noqa: S608

@@ -93,9 +93,17 @@ class JobRow:
     scheduled_at: dt.datetime | None
     queued_at: dt.datetime | None
     updated_at: dt.datetime | None
+    started_at: dt.datetime | None  # its last run's start
     lock: str | None
     queueing_lock: str | None
     worker_id: int | None
+
+    def ran_for(self, now: dt.datetime) -> float | None:
+        """Seconds its last run took (so far, while it runs); None if it has not run."""
+        if self.started_at is None or self.status == "todo":
+            return None
+        end = now if self.status == "doing" else self.updated_at
+        return None if end is None else max(0.0, (end - self.started_at).total_seconds())
 
 
 # Job `j` runs on a worker silent for `:stalled_after` seconds (maintenance hands such jobs back).
@@ -110,6 +118,8 @@ _JOB_COLUMNS = """
     j.scheduled_at,
     (SELECT min(e.at) FROM procrastinate_events e WHERE e.job_id = j.id) AS queued_at,
     (SELECT max(e.at) FROM procrastinate_events e WHERE e.job_id = j.id) AS updated_at,
+    (SELECT max(e.at) FROM procrastinate_events e
+      WHERE e.job_id = j.id AND e.type = 'started') AS started_at,
     j.lock, j.queueing_lock, j.worker_id
 """
 
@@ -236,7 +246,9 @@ def job(connection: sa.Connection, job_id: int, *, stalled_after: float) -> JobD
         Event(type_, at)
         for type_, at in connection.execute(
             sa.text(
-                "SELECT type::text, at FROM procrastinate_events WHERE job_id = :id ORDER BY id"
+                # In the order they happen: a job queued to run later gets its "scheduled"
+                # event (at the time it is due) before its "deferred" one.
+                "SELECT type::text, at FROM procrastinate_events WHERE job_id = :id ORDER BY at, id"
             ),
             {"id": job_id},
         )
@@ -289,6 +301,11 @@ class WorkerView:
     last_heartbeat: dt.datetime
     running: int
     alive: bool
+    host: str | None = None  # where it runs (None: it has not said yet)
+    pid: int | None = None
+    queues: list[str] | None = None
+    started_at: dt.datetime | None = None
+    running_jobs: list[int] | None = None  # the ids of the jobs it runs
 
 
 def workers(connection: sa.Connection, *, stalled_after: float) -> list[WorkerView]:
@@ -297,8 +314,12 @@ def workers(connection: sa.Connection, *, stalled_after: float) -> list[WorkerVi
             "SELECT w.id, w.last_heartbeat,"
             " (SELECT count(*) FROM procrastinate_jobs j"
             "   WHERE j.worker_id = w.id AND j.status = 'doing') AS running,"
-            " w.last_heartbeat >= now() - make_interval(secs => :stalled_after) AS alive"
-            " FROM procrastinate_workers w ORDER BY w.id"
+            " w.last_heartbeat >= now() - make_interval(secs => :stalled_after) AS alive,"
+            " p.host, p.pid, p.queues, p.started_at,"
+            " ARRAY(SELECT j.id FROM procrastinate_jobs j"
+            "   WHERE j.worker_id = w.id AND j.status = 'doing' ORDER BY j.id) AS running_jobs"
+            " FROM procrastinate_workers w LEFT JOIN worker_processes p ON p.worker_id = w.id"
+            " ORDER BY w.id"
         ),
         {"stalled_after": stalled_after},
     )

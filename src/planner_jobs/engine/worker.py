@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +43,17 @@ SELECT EXISTS (
        AND queue_name NOT IN (SELECT queue FROM queue_pauses)
        AND (scheduled_at IS NULL OR scheduled_at <= now())
 ) AS ready
+"""
+
+
+_DESCRIBE = """
+WITH forgotten AS (
+    DELETE FROM worker_processes p
+     WHERE NOT EXISTS (SELECT FROM procrastinate_workers w WHERE w.id = p.worker_id)
+)
+INSERT INTO worker_processes (worker_id, host, pid, queues)
+VALUES (%(worker_id)s, %(host)s, %(pid)s, %(queues)s)
+ON CONFLICT (worker_id) DO NOTHING
 """
 
 
@@ -210,17 +223,43 @@ class WorkerRunner:
                 await self._hand_back_jobs_of(dead)
 
     async def _one_worker(self, options: dict[str, Any], *, wait: bool) -> None:
-        self._worker = procrastinate.worker.Worker(
+        self._worker = worker = procrastinate.worker.Worker(
             app=self._collaborators.job_app,
             **options,
             wait=wait,
             install_signal_handlers=False,
         )
-        running = asyncio.create_task(self._worker.run())
+        running = asyncio.create_task(worker.run())
         await asyncio.sleep(0)  # run() forgets earlier stop requests as it starts...
         if self.stopping:
-            self._worker.stop()  # ...so repeat one made meanwhile
-        await running
+            worker.stop()  # ...so repeat one made meanwhile
+        describing = asyncio.create_task(self._describe(worker, running))
+        try:
+            await running
+        finally:
+            describing.cancel()
+            await asyncio.gather(describing, return_exceptions=True)
+
+    async def _describe(
+        self, worker: procrastinate.worker.Worker, running: asyncio.Task[Any]
+    ) -> None:
+        """Once procrastinate has registered the worker, say where it runs (the operators'
+        Workers page), and forget the processes of workers procrastinate has forgotten."""
+        # procrastinate sets the id as it registers the worker, with nothing to wait on.
+        while worker.worker_id is None and not running.done():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        if worker.worker_id is None:
+            return
+        try:
+            await self._collaborators.job_app.connector.execute_query_async(
+                _DESCRIBE,
+                worker_id=worker.worker_id,
+                host=socket.gethostname(),
+                pid=os.getpid(),
+                queues=list(self._plan.queues),
+            )
+        except Exception as exc:  # a page the operators read: never a reason to stop working
+            log.info("could not record where worker %s runs: %s", worker.worker_id, exc)
 
     async def _hand_back_jobs_of(self, worker_id: int) -> None:
         """The jobs a dead worker of this process left running go back to their queue now,

@@ -1,4 +1,4 @@
-"""What operators act on in bulk: paused queues, and the jobs about one user.
+"""What operators act on in bulk: paused queues, the jobs about one user, the workers' processes.
 
 - `queue_pauses`: a queue paused by an operator (`planner-jobs jobs pause QUEUE`) until resumed;
   a row, so the pause outlives every process. Workers read it every second.
@@ -9,6 +9,9 @@
   delivers (`planner_job_notification_ids(args)`, the ids as an array: a GIN index answers "any
   of the user's notifications" with `&&`). Both are partial: the other jobs (the periodic ticks)
   add no entry.
+- `worker_processes`: where each live worker runs (host, pid, queues, when it started), written
+  by the worker once procrastinate has registered it; the rows of workers procrastinate has
+  forgotten are deleted as the next one starts.
 
 Revision ID: 0012
 Revises: 0011
@@ -34,6 +37,19 @@ def upgrade() -> None:
         sa.Column("queue", sa.Text(), primary_key=True),
         sa.Column(
             "paused_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
+        ),
+    )
+    op.create_table(
+        "worker_processes",
+        sa.Column("worker_id", sa.BigInteger(), primary_key=True),
+        sa.Column("host", sa.Text(), nullable=False),
+        sa.Column("pid", sa.Integer(), nullable=False),
+        sa.Column("queues", sa.ARRAY(sa.Text()), nullable=False),
+        sa.Column(
+            "started_at",
+            sa.DateTime(timezone=True),
+            server_default=sa.text("now()"),
+            nullable=False,
         ),
     )
     op.execute(
@@ -64,4 +80,5 @@ def downgrade() -> None:
     op.execute("DROP INDEX ix_procrastinate_jobs_notifications")
     op.execute("DROP INDEX ix_procrastinate_jobs_subject")
     op.execute("DROP FUNCTION planner_job_notification_ids(jsonb)")
+    op.drop_table("worker_processes")
     op.drop_table("queue_pauses")
