@@ -6,20 +6,27 @@ Loads JOBS finished jobs (a week of them, tests/job_history.py) and USERS users 
 due for their rollover, a hundredth backing off), a few jobs waiting, then times, each RUNS times:
 `planner-jobs status` as a separate process (what the operator types: the interpreter, the
 imports, the connection and the queries), the same queries in process (`views.status`), and a
-scrape of `/metrics` from a running `planner-jobs api` (goals: status < 1 s, /metrics < 200 ms).
-Prints the median and the worst of each.
+scrape of `/metrics` from a running `planner-jobs api` (goals: status < 1 s, /metrics < 200 ms);
+then what an operator acting in bulk waits for (issue 22): the jobs of one user (`jobs list
+--user`, the query and the process; the dashboard's Jobs page filtered by user; goal < 100 ms of
+database time), `jobs retry --all` over 10,000 failed jobs (in a transaction rolled back after
+each run; goal < 2 s) and the Overview's refresh request (goal < 50 ms). Prints the median and the
+worst of each.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import os
+import secrets
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -32,10 +39,14 @@ from _support import create_database, database_url, drop_database, server
 from planner_jobs.catalogue import build_job_app
 from planner_jobs.db.engine import create_engine
 from planner_jobs.db.migrate import migrate
+from planner_jobs.engine import actions
 from planner_jobs.engine.defer import defer_in_transaction
+from planner_jobs.engine.views import JobFilter
 from planner_jobs.inspection import views
 
 COMMAND = [sys.executable, "-m", "planner_jobs"]
+PASSWORD = secrets.token_urlsafe(32)  # the dashboard's, for this run
+FAILED = 10_000  # failed jobs `jobs retry --all` puts back
 
 _USERS = """
 INSERT INTO users (email, timezone, created_at, rollover_due_at, rollover_retry_at, rollover_error)
@@ -111,6 +122,7 @@ def main() -> None:
                 "PLANNER_DATABASE_URL": url,
                 "PLANNER_DATA_DIR": tempfile.mkdtemp(prefix="planner-bench-"),
                 "PLANNER_LOG_LEVEL": "WARNING",
+                "PLANNER_ADMIN_PASSWORD": PASSWORD,
             }
 
             def status() -> None:
@@ -134,6 +146,58 @@ def main() -> None:
                     "  of which the queries (views.status)",
                     timed(args.runs, lambda: views.status(c, stalled_after=60)),
                 )
+                a_user = c.scalar(
+                    sa.text(
+                        "SELECT (args->>'userId')::uuid FROM procrastinate_jobs"
+                        " WHERE task_name = 'notifications.send' ORDER BY id DESC LIMIT 1"
+                    )
+                )
+                line(
+                    "jobs of one user (views.jobs, user=U)",
+                    timed(args.runs, lambda: views.jobs(c, user=a_user)),
+                    0.1,
+                )
+                line(
+                    "  of a user with no job",
+                    timed(args.runs, lambda: views.jobs(c, user=uuid.uuid4())),
+                    0.1,
+                )
+            line(
+                "planner-jobs jobs list --user U (a process)",
+                timed(
+                    args.runs,
+                    lambda: subprocess.run(
+                        [*COMMAND, "jobs", "list", "--user", str(a_user)],
+                        env=environment,
+                        check=True,
+                        capture_output=True,
+                    ),
+                ),
+            )
+            with engine.begin() as c:  # FAILED failed jobs in all (the history has 1 in 200)
+                c.execute(
+                    sa.text(
+                        "UPDATE procrastinate_jobs SET status = 'failed' WHERE id IN ("
+                        " SELECT id FROM procrastinate_jobs WHERE status = 'succeeded'"
+                        " AND task_name = 'notifications.send' LIMIT :n)"
+                    ),
+                    {
+                        "n": FAILED
+                        - c.scalar(
+                            sa.text(
+                                "SELECT count(*) FROM procrastinate_jobs WHERE status = 'failed'"
+                            )
+                        )
+                    },
+                )
+
+            def retry_all() -> None:
+                with engine.connect() as c, c.begin() as transaction:
+                    done = actions.retry_all(c, JobFilter(status="failed"), stalled_after=60)
+                    assert done.done + done.skipped == FAILED, done
+                    transaction.rollback()
+
+            line(f"jobs retry --all over {FAILED:,} failed jobs", timed(args.runs, retry_all), 2.0)
             engine.dispose()
 
             port = free_port()
@@ -159,6 +223,25 @@ def main() -> None:
 
                 scrape()  # the first opens the pool's connection
                 line("GET /metrics (planner-jobs api)", timed(args.runs * 4, scrape), 0.2)
+                authorization = "Basic " + base64.b64encode(f"admin:{PASSWORD}".encode()).decode()
+
+                def page(path: str) -> None:
+                    request = urllib.request.Request(
+                        f"http://127.0.0.1:{port}{path}", headers={"Authorization": authorization}
+                    )
+                    urllib.request.urlopen(request, timeout=10).read()  # noqa: S310
+
+                page("/admin")
+                line(
+                    "GET /admin/jobs?user=U (the Jobs page)",
+                    timed(args.runs * 4, lambda: page(f"/admin/jobs?user={a_user}")),
+                    0.1,
+                )
+                line(
+                    "GET /admin (the Overview's refresh)",
+                    timed(args.runs * 4, lambda: page("/admin")),
+                    0.05,
+                )
             finally:
                 api.terminate()
                 api.wait(timeout=30)

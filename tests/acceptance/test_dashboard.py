@@ -215,6 +215,8 @@ def test_the_dashboard_acts_in_bulk_pauses_runs_now_and_keeps_the_overview_curre
     page = context.new_page()
     errors: list[str] = []
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url))
 
     # Pause a queue from the Overview: its row says so, and jobs wait in it.
     page.goto(f"{origin}/admin")
@@ -273,6 +275,9 @@ def test_the_dashboard_acts_in_bulk_pauses_runs_now_and_keeps_the_overview_curre
     page.goto(f"{origin}/admin/jobs?user={ghosts[1]}")
     assert page.locator("#jobs tr").count() == 2  # the header and the user's one job
     page.screenshot(path=shots / "jobs-of-a-user.png", full_page=True)
+    page.goto(f"{origin}/admin/jobs/{failing[1]}")  # the queue's name fits its card
+    assert page.locator("#job-queue").evaluate("e => e.scrollWidth <= e.clientWidth")
+    assert not [url for url in asked if url.endswith("/favicon.ico")]
     assert errors == []  # no script error, nothing the Content-Security-Policy refused
     answer = page.goto(f"{origin}/admin/jobs?status=nope")
     assert answer is not None

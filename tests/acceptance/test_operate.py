@@ -208,6 +208,7 @@ def test_the_cli_the_dashboard_and_the_metrics_give_the_same_numbers(
     from planner_jobs.settings import Settings
 
     a_failed_job(cli, database_url)  # a failed job in the notifications queue
+    assert cli("jobs", "pause", "exports").returncode == 0
     engine = create_engine(database_url)
     with engine.begin() as c:
         c.execute(
@@ -284,3 +285,9 @@ def test_the_cli_the_dashboard_and_the_metrics_give_the_same_numbers(
             )
             assert cell is not None
             assert int(cell.group(1)) == count
+        paused = queue["name"] == "exports"
+        assert queue["paused"] is paused
+        assert metric("planner_jobs_queue_paused", queue=queue["name"]) == float(paused)
+        row = re.search(rf'data-queue="{queue["name"]}">.*?</tr>', page, re.S)
+        assert row is not None
+        assert ("data-paused" in row.group(0)) is paused

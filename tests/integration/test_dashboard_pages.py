@@ -215,3 +215,19 @@ def test_the_jobs_page_filters_by_user_and_shows_how_long_each_job_took(
     assert f'href="/admin/jobs/{mine}"' in page
     assert f'href="/admin/jobs/{other}"' not in page
     assert re.search(r'<td class="num">[\d.]+ s</td>', page), page
+
+
+def test_the_chart_has_a_time_axis_a_scale_and_says_what_each_bar_counts(
+    dashboard: TestClient,  # noqa: F811
+    runtime: Runtime,
+) -> None:
+    send_job(runtime, uuid.uuid4())  # fails
+    send_job(runtime, new_user(runtime))  # succeeds
+    run_queue(runtime, "notifications")
+
+    chart = dashboard.get("/admin").text.split('id="chart"')[1].split("</figure>")[0]
+
+    assert "jobs / minute" in chart
+    assert "minute (UTC)" in chart
+    assert len(re.findall(r'<text class="axis"[^>]*>\d\d:\d\d</text>', chart)) == 5
+    assert re.search(r"\d\d:\d\d UTC: 1 succeeded, 1 failed or aborted</title>", chart), chart

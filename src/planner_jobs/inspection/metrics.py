@@ -64,10 +64,16 @@ class DatabaseCollector(Collector):
             "How long the oldest job ready to run in each queue has waited (0: none waits).",
             labels=["queue"],
         )
+        paused = GaugeMetricFamily(
+            "planner_jobs_queue_paused",
+            "1 while an operator has paused the queue (planner-jobs jobs pause), else 0.",
+            labels=["queue"],
+        )
         for queue in queues:
             for status, count in queue.counts.items():
                 jobs.add_metric([queue.name, status], count)
             oldest.add_metric([queue.name], queue.oldest_ready_seconds or 0.0)
+            paused.add_metric([queue.name], 1.0 if queue.paused else 0.0)
         alive = GaugeMetricFamily(
             "planner_jobs_workers", "Workers whose heartbeat is recent (PLANNER_STALLED_AFTER)."
         )
@@ -100,4 +106,4 @@ class DatabaseCollector(Collector):
             "Notifications raised and not yet drained into deliveries.",
         )
         outbox.add_metric([], deliveries.outbox)
-        return [jobs, oldest, alive, success, lag, backing_off, due, outbox]
+        return [jobs, oldest, paused, alive, success, lag, backing_off, due, outbox]
