@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -89,3 +91,97 @@ def run_phase(script: str, *args: str) -> dict[str, object]:
     if completed.returncode != 0:
         sys.exit(f"phase {args} failed:\n{completed.stderr}")
     return json.loads(completed.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+# --- what a unit of work costs the database -----------------------------------------------------
+
+_TABLE_WRITES = """
+SELECT s.relname, s.n_tup_ins, s.n_tup_upd, s.n_tup_hot_upd, s.n_tup_del,
+       (SELECT count(*) FROM pg_index i WHERE i.indrelid = s.relid) AS indexes
+  FROM pg_stat_user_tables s
+"""
+
+
+def _server_cpu_seconds(postmaster: int) -> float:
+    """CPU time of the server: the postmaster (with its children that have exited and been
+    reaped) and every live child. Linux only; the server must run on this machine."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def fields(pid: int) -> list[str]:
+        text = Path(f"/proc/{pid}/stat").read_text()
+        return text[text.rindex(")") + 2 :].split()  # after "pid (comm) "
+
+    own = fields(postmaster)
+    total = sum(int(own[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            child = fields(int(entry.name))
+        except (FileNotFoundError, ProcessLookupError, ValueError):
+            continue
+        if int(child[1]) == postmaster:  # ppid
+            total += int(child[11]) + int(child[12])
+    return total / tick
+
+
+@dataclasses.dataclass
+class Writes:
+    """What a unit of work cost the database: WAL bytes, the server's CPU seconds, and the rows
+    and index entries written (an index entry for each insert and each update that is not HOT,
+    in every index of the table: partial indexes that skip the row make it an upper bound)."""
+
+    wal_bytes: int = 0
+    cpu_seconds: float = 0.0
+    rows: int = 0
+    hot_updates: int = 0
+    index_entries: int = 0
+    by_table: dict[str, tuple[int, int, int, int]] = dataclasses.field(default_factory=dict)
+
+    def per(self, units: int) -> dict[str, float]:
+        return {
+            "wal_bytes": self.wal_bytes / units,
+            "cpu_ms": self.cpu_seconds * 1000 / units,
+            "rows": self.rows / units,
+            "index_entries": self.index_entries / units,
+            "hot_share": self.hot_updates / max(1, self.rows),
+        }
+
+
+class WriteMeter:
+    """Measures `Writes` between `start()` and `stop()` on a server doing nothing else: a
+    CHECKPOINT first (so full-page images are counted alike in every run), then the WAL position,
+    the server's CPU and the tables' write counters."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+
+    def _read(self) -> tuple[int, float, dict[str, tuple[int, ...]]]:
+        with psycopg.connect(self._url, autocommit=True) as c:
+            c.execute("SELECT pg_stat_force_next_flush()")
+            time.sleep(0.2)
+            c.execute("SELECT pg_stat_clear_snapshot()")
+            lsn = c.execute("SELECT pg_current_wal_lsn() - '0/0'::pg_lsn").fetchone()[0]  # type: ignore[index]
+            backend = c.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
+            postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            tables = {row[0]: tuple(row[1:]) for row in c.execute(_TABLE_WRITES)}
+        return int(lsn), _server_cpu_seconds(postmaster), tables
+
+    def start(self) -> None:
+        with psycopg.connect(self._url, autocommit=True) as c:
+            c.execute("CHECKPOINT")
+        self._before = self._read()
+
+    def stop(self) -> Writes:
+        lsn, cpu, tables = self._read()
+        lsn0, cpu0, tables0 = self._before
+        writes = Writes(wal_bytes=lsn - lsn0, cpu_seconds=cpu - cpu0)
+        for name, (ins, upd, hot, dele, indexes) in tables.items():
+            ins0, upd0, hot0, del0, _ = tables0.get(name, (0, 0, 0, 0, 0))
+            d_ins, d_upd, d_hot, d_del = ins - ins0, upd - upd0, hot - hot0, dele - del0
+            if d_ins or d_upd or d_del:
+                writes.by_table[name] = (d_ins, d_upd, d_hot, d_del)
+                writes.rows += d_ins + d_upd + d_del
+                writes.hot_updates += d_hot
+                writes.index_entries += (d_ins + d_upd - d_hot) * int(indexes)
+        return writes

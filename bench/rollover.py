@@ -10,6 +10,12 @@ both wrote the same history, and prints users/s, the ratio, peak RSS of each pro
 the sweep's time goes (SQL vs Python). The third clone's users get random days off, vacations
 and freezes (the day closed misses the goal, so every rule is taken) and are swept too: its
 throughput is printed beside the plain sweep's.
+
+And what a closed user-day costs the database (issue 21), for the sweep and for a plain
+set-based SQL baseline of the same rules (a fourth clone: the history rows, the streaks, the
+routine steps reset and the unfinished tasks carried, in the same batches on as many
+connections, written the obvious way): WAL bytes (after a CHECKPOINT, on the bench's own server),
+the server's CPU time, and the rows and index entries written, per user-day, side by side.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from sqlalchemy.orm import Session
 sys.path.insert(0, str(Path(__file__).parent))
 from _support import (
     SqlClock,
+    WriteMeter,
     create_database,
     database_url,
     drop_database,
@@ -48,7 +55,7 @@ from planner_jobs.db.models import (
 )
 from planner_jobs.domain.days import day_bounds, resolve_zone
 from planner_jobs.domain.streaks import meets_goal, score
-from planner_jobs.jobs.rollover import sweep
+from planner_jobs.jobs.rollover import BATCH_SIZE, PARALLEL_SWEEPERS, sweep
 
 DAY = dt.date(2026, 3, 7)
 CREATED = dt.datetime(2026, 3, 7, 6, tzinfo=dt.UTC)
@@ -130,6 +137,91 @@ def phase_sweep(url: str) -> dict[str, object]:
         "top": clock.top(),
         "peak_rss_mb": peak_rss_mb(),
     }
+
+
+# The contract's rules for the bench's users (UTC, one plan and one routine each, the day just
+# ended), written the obvious set-based way: every row the rules touch is written.
+BASELINE = [
+    """
+    INSERT INTO performance_history
+           (user_id, day, completed_tasks, total_tasks, score, threshold, streak_effect)
+    SELECT u.id, :day, d.done, d.total,
+           CASE WHEN d.total > 0 THEN round(d.done * 100.0 / d.total, 2) END,
+           coalesce(u.streak_threshold, 75),
+           CASE WHEN d.total > 0 AND d.done * 100 >= coalesce(u.streak_threshold, 75) * d.total
+                THEN 'extended' ELSE 'reset' END
+      FROM users u
+     CROSS JOIN LATERAL (
+        SELECT coalesce(sum(parts.done), 0)::int AS done,
+               coalesce(sum(parts.total), 0)::int AS total
+          FROM (SELECT count(*) FILTER (WHERE t.completed
+                          AND (t.completed_at IS NULL OR t.completed_at < :end)) AS done,
+                       count(*) AS total
+                  FROM todays_plans p JOIN tasks t ON t.plan_id = p.id
+                 WHERE p.user_id = u.id AND p.plan_date = :day
+                UNION ALL
+                SELECT count(*) FILTER (WHERE rt.completed AND (rt.completed_at IS NULL
+                          OR (rt.completed_at >= :start AND rt.completed_at < :end))),
+                       count(*)
+                  FROM daily_routines r JOIN routine_tasks rt ON rt.routine_id = r.id
+                 WHERE r.user_id = u.id) AS parts) AS d
+     WHERE u.id = ANY(:batch)
+    """,
+    """
+    UPDATE streaks s
+       SET current = CASE WHEN h.streak_effect = 'extended' THEN s.current + 1 ELSE 0 END,
+           longest = CASE WHEN h.streak_effect = 'extended'
+                          THEN greatest(s.longest, s.current + 1) ELSE s.longest END,
+           last_activity_date = CASE WHEN h.streak_effect = 'extended'
+                                     THEN :day ELSE s.last_activity_date END
+      FROM performance_history h
+     WHERE h.user_id = s.user_id AND h.day = :day AND s.user_id = ANY(:batch)
+    """,
+    """
+    UPDATE routine_tasks rt SET completed = false, completed_at = NULL
+      FROM daily_routines r
+     WHERE rt.routine_id = r.id AND r.user_id = ANY(:batch) AND rt.completed
+    """,
+    """
+    INSERT INTO todays_plans (user_id, plan_date)
+    SELECT DISTINCT p.user_id, CAST(:day AS date) + 1
+      FROM todays_plans p JOIN tasks t ON t.plan_id = p.id
+     WHERE p.user_id = ANY(:batch) AND p.plan_date = :day AND NOT t.completed
+    ON CONFLICT (user_id, plan_date) DO NOTHING
+    """,
+    """
+    UPDATE tasks t SET plan_id = n.id
+      FROM todays_plans p, todays_plans n
+     WHERE t.plan_id = p.id AND p.user_id = ANY(:batch) AND p.plan_date = :day
+       AND NOT t.completed AND n.user_id = p.user_id AND n.plan_date = CAST(:day AS date) + 1
+    """,
+]
+
+
+def phase_baseline(url: str) -> dict[str, object]:
+    """The baseline: BATCH_SIZE users per transaction, PARALLEL_SWEEPERS connections."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    engine = create_engine(url, pool_size=PARALLEL_SWEEPERS)
+    start, end = day_bounds(DAY, resolve_zone("UTC"))
+    with engine.connect() as connection:
+        ids = connection.execute(sa.text("SELECT id FROM users ORDER BY id")).scalars().all()
+    batches = [ids[i : i + BATCH_SIZE] for i in range(0, len(ids), BATCH_SIZE)]
+    statements = [sa.text(statement) for statement in BASELINE]
+
+    def close(batch: list[object]) -> None:
+        with engine.begin() as connection:
+            for statement in statements:
+                connection.execute(
+                    statement, {"batch": batch, "day": DAY, "start": start, "end": end}
+                )
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(PARALLEL_SWEEPERS) as pool:
+        list(pool.map(close, batches))
+    seconds = time.perf_counter() - started
+    engine.dispose()
+    return {"users": len(ids), "user_days": len(ids), "seconds": seconds}
 
 
 def phase_naive(url: str, limit: int | None) -> dict[str, object]:
@@ -238,7 +330,7 @@ def main() -> None:
         "--naive-users", type=int, default=None, help="close only this many the naive way"
     )
     parser.add_argument("--url", default=None, help="a server to use instead of an embedded one")
-    parser.add_argument("--phase", choices=["sweep", "naive"], help=argparse.SUPPRESS)
+    parser.add_argument("--phase", choices=["sweep", "naive", "baseline"], help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -248,17 +340,30 @@ def main() -> None:
     if args.phase == "naive":
         print(json.dumps(phase_naive(args.database, args.naive_users)))
         return
+    if args.phase == "baseline":
+        print(json.dumps(phase_baseline(args.database)))
+        return
 
     with server(args.url) as server_url:
         seed_name = create_database(server_url)
         print(f"seeding {args.users:,} users (5 plan tasks, 5 routine steps each)...", flush=True)
         took = seed(database_url(server_url, seed_name), args.users)
         print(f"  seeded in {took:.1f} s")
-        names = [create_database(server_url, template=seed_name) for _ in range(3)]
+        names = [create_database(server_url, template=seed_name) for _ in range(4)]
         try:
-            fast_url, naive_url, protected_url = (database_url(server_url, n) for n in names)
+            fast_url, naive_url, protected_url, baseline_url = (
+                database_url(server_url, n) for n in names
+            )
             protect(protected_url)
+            meter = WriteMeter(fast_url)
+            meter.start()
             fast = run_phase(__file__, "--phase", "sweep", "--database", fast_url)
+            fast_writes = meter.stop()
+            meter = WriteMeter(baseline_url)
+            meter.start()
+            baseline = run_phase(__file__, "--phase", "baseline", "--database", baseline_url)
+            baseline_writes = meter.stop()
+            same_as_baseline = history_digest(fast_url, None) == history_digest(baseline_url, None)
             protected = run_phase(__file__, "--phase", "sweep", "--database", protected_url)
             effects = effects_of(protected_url)
             naive_args = ["--phase", "naive", "--database", naive_url]
@@ -299,6 +404,28 @@ def main() -> None:
     )
     for statement, seconds in protected["top"]:  # type: ignore[attr-defined]
         print(f"    {seconds:6.2f} s  {statement}")
+
+    baseline_rate = baseline["users"] / baseline["seconds"]  # type: ignore[operator]
+    days = int(fast["user_days"])  # type: ignore[call-overload]
+    ours, theirs = fast_writes.per(days), baseline_writes.per(int(baseline["user_days"]))  # type: ignore[call-overload]
+    print(
+        f"cost per closed user-day, the sweep beside a plain set-based SQL baseline"
+        f" (same history: {same_as_baseline}):"
+    )
+    print(f"  {'':<22}{'sweep':>12}{'baseline':>12}{'ratio':>9}")
+    rows = [
+        ("time (us)", 1e6 / fast_rate, 1e6 / baseline_rate),
+        ("WAL (bytes)", ours["wal_bytes"], theirs["wal_bytes"]),
+        ("server CPU (ms)", ours["cpu_ms"], theirs["cpu_ms"]),
+        ("rows written", ours["rows"], theirs["rows"]),
+        ("index entries", ours["index_entries"], theirs["index_entries"]),
+    ]
+    for label, mine, base in rows:
+        print(f"  {label:<22}{mine:>12,.2f}{base:>12,.2f}{mine / base:>8.2f}x")
+    for name, writes in (("sweep", fast_writes), ("baseline", baseline_writes)):
+        print(f"  {name} rows per table (inserted, updated, of which HOT, deleted):")
+        for table, counts in sorted(writes.by_table.items()):
+            print(f"    {table:<22}" + "".join(f"{n:>10,}" for n in counts))
 
 
 if __name__ == "__main__":
