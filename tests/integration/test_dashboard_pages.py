@@ -46,7 +46,6 @@ def post(client: TestClient, path: str, page: str, **fields: str) -> str:
         ("/admin/jobs/999999", 404, "there is no job 999999"),
         ("/admin/jobs/abc", 422, "job_id: Input should be a valid integer"),
         ("/admin/jobs?limit=0", 422, "limit: Input should be greater than or equal to 1"),
-        ("/admin/nowhere", 404, "Not Found"),
     ],
 )
 def test_a_page_that_fails_is_a_page_saying_why(
@@ -73,6 +72,18 @@ def test_a_refused_password_is_a_page_that_still_asks_for_it(runtime: Runtime) -
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Basic")
     assert "the dashboard needs the admin password" in response.text
+    assert "/admin/jobs" not in response.text  # nothing of the dashboard named to a stranger
+
+
+def test_a_page_that_is_not_there_is_a_page_naming_nothing_of_the_dashboard(
+    dashboard: TestClient,  # noqa: F811
+) -> None:
+    response = dashboard.get("/admin/nowhere")
+
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "Not Found" in response.text
+    assert "/admin/jobs" not in response.text
 
 
 def test_what_an_action_did_is_shown_once(

@@ -67,6 +67,7 @@ def admin_access(
                 "without PLANNER_ADMIN_PASSWORD the dashboard answers only requests addressed"
                 " to localhost, 127.0.0.1 or [::1]",
             )
+        request.state.operator = True
         return
     given = credentials.password.encode() if credentials is not None else b""
     user = credentials.username.encode() if credentials is not None else b""
@@ -80,6 +81,7 @@ def admin_access(
             "the dashboard needs the admin password",
             headers={"WWW-Authenticate": 'Basic realm="planner-jobs"'},
         )
+    request.state.operator = True
 
 
 def closed_because(settings: Settings) -> str | None:
@@ -411,7 +413,13 @@ def error_page(
     response = TEMPLATES.TemplateResponse(
         request,
         "error.html",
-        {"version": __version__, "status_code": status_code, "message": message},
+        {
+            "version": __version__,
+            "status_code": status_code,
+            "message": message,
+            # The dashboard's pages are named only to whom may see them.
+            "nav": getattr(request.state, "operator", False),
+        },
         status_code=status_code,
         headers=headers,
     )

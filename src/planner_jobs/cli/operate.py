@@ -388,26 +388,26 @@ def jobs_cancel(
     )
 
 
+def _pause_or_resume(queue: str, *, pause: bool) -> None:
+    from planner_jobs.engine import pauses
+
+    pauses.known(queue)  # before opening the database
+    with _database() as engine, engine.begin() as c:
+        click.echo((pauses.pause if pause else pauses.resume)(c, queue))
+
+
 @jobs_group.command(name="pause")
 @click.argument("queue")
 def jobs_pause(queue: str) -> None:
     """Workers take no new job from QUEUE (within 2 s, on every machine) until it is resumed."""
-    from planner_jobs.engine import pauses
-
-    pauses.known(queue)
-    with _database() as engine, engine.begin() as c:
-        click.echo(pauses.pause(c, queue))
+    _pause_or_resume(queue, pause=True)
 
 
 @jobs_group.command(name="resume")
 @click.argument("queue")
 def jobs_resume(queue: str) -> None:
     """Workers take the jobs of a paused QUEUE again."""
-    from planner_jobs.engine import pauses
-
-    pauses.known(queue)
-    with _database() as engine, engine.begin() as c:
-        click.echo(pauses.resume(c, queue))
+    _pause_or_resume(queue, pause=False)
 
 
 @jobs_group.command(name="run")
