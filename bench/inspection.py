@@ -49,8 +49,9 @@ PASSWORD = secrets.token_urlsafe(32)  # the dashboard's, for this run
 FAILED = 10_000  # failed jobs `jobs retry --all` puts back
 
 _USERS = """
-INSERT INTO users (email, timezone, created_at, rollover_due_at, rollover_retry_at, rollover_error)
-SELECT 'bench' || n || '@example.com', 'Europe/Paris', now() - interval '30 days',
+INSERT INTO users (email, timezone, created_at, rollover_zone, rollover_due_at, rollover_retry_at,
+                   rollover_error)
+SELECT 'bench' || n || '@example.com', 'Europe/Paris', now() - interval '30 days', 'Europe/Paris',
        now() + CASE WHEN n % 10 = 0 THEN interval '-3 minutes' ELSE interval '10 hours' END,
        CASE WHEN n % 100 = 0 THEN now() + interval '5 minutes' END,
        CASE WHEN n % 100 = 0 THEN 'bench: broken data' END

@@ -142,11 +142,13 @@ def prefer_index_lookups_and_short_lock_waits(connection: sa.Connection) -> None
 def has_work(now: dt.datetime) -> ColumnElement[bool]:
     """A user with rollover work at `now`: a due day, or not planned yet (a new row, a zone
     that changed). Each branch is served by an index."""
-    return sa.or_(
-        User.rollover_due_at <= now,
-        User.rollover_due_at.is_(None),
-        User.rollover_zone.is_distinct_from(User.timezone),
-    )
+    return sa.or_(User.rollover_due_at <= now, _UNPLANNED)
+
+
+# Not planned yet: a new row, or a zone that changed (partial index ix_users_rollover_unplanned).
+_UNPLANNED = sa.or_(
+    User.rollover_due_at.is_(None), User.rollover_zone.is_distinct_from(User.timezone)
+)
 
 
 def claim_users(
@@ -486,8 +488,27 @@ def mark_failed(
 
 
 def count_users_with_work(connection: sa.Connection, *, now: dt.datetime) -> int:
-    """How many users a sweep at `now` has to visit (for a progress bar)."""
-    return connection.scalar(sa.select(sa.func.count()).where(has_work(now))) or 0
+    """How many users a sweep at `now` has to visit (`has_work`), counted branch by branch off
+    each branch's index: the users due, and those not planned yet that are not due.
+
+    PostgreSQL cannot estimate `rollover_zone IS DISTINCT FROM timezone` (two columns): it takes
+    nearly every user to match, and read them all (18 ms at 100,000 users, 10 times that at a
+    million: the slowest query of the Overview), though the partial index of those users is
+    usually empty. That branch is therefore counted with sequential scans off, then back on.
+    """
+    due = connection.scalar(
+        sa.select(sa.func.count()).select_from(User).where(User.rollover_due_at <= now)
+    )
+    connection.execute(sa.text("SET LOCAL enable_seqscan = off"))
+    try:
+        unplanned = connection.scalar(
+            sa.select(sa.func.count())
+            .select_from(User)
+            .where(_UNPLANNED, sa.or_(User.rollover_due_at.is_(None), User.rollover_due_at > now))
+        )
+    finally:
+        connection.execute(sa.text("SET LOCAL enable_seqscan = on"))
+    return (due or 0) + (unplanned or 0)
 
 
 def oldest_open_due_at(connection: sa.Connection) -> dt.datetime | None:
