@@ -267,9 +267,12 @@ def test_the_readme_quick_start_is_two_commands_and_ci_runs_the_second() -> None
 
 
 def test_the_command_line_loads_the_http_stack_only_to_serve_it() -> None:
-    """Workers and one-off commands start without FastAPI and uvicorn (a good part of start-up)."""
+    """Workers and one-off commands start without FastAPI and uvicorn (a good part of start-up),
+    and `--version`, `--help` or a refused argument without the database libraries: each command
+    imports what it uses."""
     probe = (
-        "import sys, planner_jobs.cli; print(*sorted({'fastapi', 'uvicorn'} & set(sys.modules)))"
+        "import sys, planner_jobs.cli; print(*sorted("
+        "{'fastapi', 'uvicorn', 'sqlalchemy', 'procrastinate'} & set(sys.modules)))"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", probe],

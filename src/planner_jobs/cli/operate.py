@@ -22,15 +22,15 @@ from planner_jobs.cli.main import (
     migrated_runtime,
     settings_of_command,
 )
-from planner_jobs.engine.actions import Bulk
 from planner_jobs.engine.queues import STATUSES
-from planner_jobs.engine.views import JobFilter
 from planner_jobs.errors import PlannerError, UsageError
 from planner_jobs.inspection.text import ago, duration
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+    from planner_jobs.engine.actions import Bulk
+    from planner_jobs.engine.views import JobFilter
     from planner_jobs.settings import Settings
 
 
@@ -180,6 +180,7 @@ def _filter(
     """The filters as given, a queue or task that does not exist refused (it would select
     nothing, which reads as "all is well")."""
     from planner_jobs.engine.pauses import known
+    from planner_jobs.engine.views import JobFilter
     from planner_jobs.inspection.views import TASK_NAMES
 
     if queue is not None:
@@ -304,7 +305,7 @@ def _bulk(
     if every == (job_id is not None):
         raise UsageError("give one job ID, or --all (with filters) for every job they select")
     if job_id is not None:
-        if selection != JobFilter():
+        if any(dataclasses.astuple(selection)):
             raise UsageError("the filters go with --all, not with a job ID")
         _act(job_id, as_json, one)
         return
