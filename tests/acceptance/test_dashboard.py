@@ -231,7 +231,7 @@ def test_the_dashboard_acts_in_bulk_pauses_runs_now_and_keeps_the_overview_curre
     assert page.inner_text("h1") == "Retry 3 jobs?"
     page.screenshot(path=shots / "confirm-retry-all.png", full_page=True)
     page.click("#confirm")
-    assert page.inner_text("#done") == "3 jobs back in their queues"
+    assert page.inner_text("#done") == "3 jobs are back in their queues"
     assert statuses() == ["todo"] * 3
 
     # The Overview shows the three waiting without a reload, then the resume lets them run.

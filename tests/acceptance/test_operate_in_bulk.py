@@ -28,10 +28,10 @@ def test_retry_all_and_cancel_all_act_on_what_the_filters_select(
     statuses = cli("jobs", "list", "--queue", "notifications", "--json")
 
     assert [j["id"] for j in json.loads(mine.stdout)] == [first]
-    assert retried.stdout.strip() == "1 job back in their queues", retried.stderr
+    assert retried.stdout.strip() == "1 job is back in its queue", retried.stderr
     assert json.loads(rest.stdout) == {"done": 1, "skipped": 0}
-    assert none_left.stdout.strip() == "0 jobs back in their queues"
-    assert cancelled.stdout.strip() == "2 jobs cancelled"
+    assert none_left.stdout.strip() == "0 jobs are back in their queues"
+    assert cancelled.stdout.strip() == "2 jobs are cancelled"
     assert {(j["id"], j["status"], j["attempts"]) for j in json.loads(statuses.stdout)} == {
         (first, "cancelled", 1),
         (second, "cancelled", 1),

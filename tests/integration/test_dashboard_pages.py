@@ -130,7 +130,7 @@ def test_retry_all_and_cancel_all_say_how_many_before_they_act(
     assert f'href="/admin/jobs/all/retry?status=failed&amp;user={ghost}"' in jobs_page
     assert "<h1>Retry 2 jobs?</h1>" in confirm.text
     assert f"user <b>{ghost}</b>" in confirm.text
-    assert "2 jobs back in their queues" in done
+    assert "2 jobs are back in their queues" in done
     assert [status_of(runtime, job) for job in failed] == ["todo", "todo", "failed"]
 
     confirm_cancel = dashboard.get("/admin/jobs/all/cancel?queue=notifications")
@@ -141,7 +141,7 @@ def test_retry_all_and_cancel_all_say_how_many_before_they_act(
         queue="notifications",
     )
     assert "<h1>Cancel 2 jobs?</h1>" in confirm_cancel.text
-    assert "2 jobs cancelled" in cancelled
+    assert "2 jobs are cancelled" in cancelled
     assert [status_of(runtime, job) for job in failed] == ["cancelled", "cancelled", "failed"]
 
 

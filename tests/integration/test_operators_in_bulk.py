@@ -83,7 +83,7 @@ def test_retry_all_puts_back_what_the_filters_select_and_cancel_all_what_waits(
 
     with runtime.engine.begin() as c:
         cancelled = actions.cancel_all(c, JobFilter(task="notifications.send", user=ghosts[0]))
-    assert cancelled.line("cancelled") == "2 jobs cancelled"
+    assert cancelled.line() == "2 jobs are cancelled"
     assert statuses(runtime, *failed, *waiting) == [
         "cancelled",
         "todo",
@@ -115,7 +115,7 @@ def test_retry_all_leaves_a_job_whose_queueing_lock_another_waiting_job_holds(
         bulk = actions.retry_all(c, JobFilter(task="tokens.cleanup"), stalled_after=60)
 
     assert (bulk.done, bulk.skipped) == (0, 1)
-    assert "1 left as they are: a job with the same queueing lock is waiting" in bulk.line("x")
+    assert "1 left as they are: a job with the same queueing lock is waiting" in bulk.line()
     assert statuses(runtime, first, second) == ["failed", "todo"]
 
 

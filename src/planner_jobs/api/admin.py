@@ -291,9 +291,9 @@ async def act_on_all(request: Request, runtime: RuntimeDep, action: str) -> Resp
         if action == "retry":
             done = actions.retry_all(
                 connection, selection, stalled_after=runtime.settings.stalled_after
-            ).line("back in their queues")
+            ).line()
         else:
-            done = actions.cancel_all(connection, selection).line("cancelled")
+            done = actions.cancel_all(connection, selection).line()
     return _done(f"/admin/jobs?{_query(selection)}", done)
 
 

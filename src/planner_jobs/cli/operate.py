@@ -300,7 +300,6 @@ def _bulk(
     as_json: bool,
     one: Callable[[Any, int], str],
     many: Callable[[Any, JobFilter], Bulk],
-    verb: str,
 ) -> None:
     if every == (job_id is not None):
         raise UsageError("give one job ID, or --all (with filters) for every job they select")
@@ -314,7 +313,7 @@ def _bulk(
     if as_json:
         _echo_json({"done": done.done, "skipped": done.skipped})
     else:
-        click.echo(done.line(verb))
+        click.echo(done.line())
 
 
 @jobs_group.command(name="retry")
@@ -351,7 +350,6 @@ def jobs_retry(
         as_json,
         lambda c, i: actions.retry(c, i, stalled_after=stalled_after),
         lambda c, f: actions.retry_all(c, f, stalled_after=stalled_after),
-        "back in their queues",
     )
 
 
@@ -385,7 +383,6 @@ def jobs_cancel(
         as_json,
         actions.cancel,
         actions.cancel_all,
-        "cancelled",
     )
 
 

@@ -121,11 +121,17 @@ def cancel(connection: sa.Connection, job_id: int) -> str:
 
 
 class Bulk(NamedTuple):
+    action: str  # "retry" or "cancel"
     done: int  # jobs acted on
     skipped: int  # selected, but another job holds their queueing lock
 
-    def line(self, verb: str) -> str:
-        text = f"{self.done} job{'' if self.done == 1 else 's'} {verb}"
+    def line(self) -> str:
+        one = self.done == 1
+        text = f"{self.done} job{'' if one else 's'} {'is' if one else 'are'} " + (
+            ("back in its queue" if one else "back in their queues")
+            if self.action == "retry"
+            else "cancelled"
+        )
         if self.skipped:
             text += (
                 f"; {self.skipped} left as they are: a job with the same queueing lock is"
@@ -189,7 +195,7 @@ def retry_all(connection: sa.Connection, selection: JobFilter, *, stalled_after:
                 continue
             held.add(job.queueing_lock)
         going.append(job)
-    return Bulk(_put_back(connection, going), len(chosen) - len(going))
+    return Bulk("retry", _put_back(connection, going), len(chosen) - len(going))
 
 
 def cancel_all(connection: sa.Connection, selection: JobFilter) -> Bulk:
@@ -203,4 +209,4 @@ def cancel_all(connection: sa.Connection, selection: JobFilter) -> Bulk:
         ),
         parameters,
     ).rowcount
-    return Bulk(cancelled, 0)
+    return Bulk("cancel", cancelled, 0)

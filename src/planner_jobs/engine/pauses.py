@@ -31,10 +31,6 @@ def known(queue: str) -> str:
     return queue
 
 
-def paused(connection: sa.Connection) -> set[str]:
-    return set(connection.execute(sa.text(_PAUSED)).scalar_one())
-
-
 def pause(connection: sa.Connection, queue: str) -> str:
     """Pause a queue (again: nothing changes); a one-line account."""
     known(queue)
