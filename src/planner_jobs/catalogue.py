@@ -21,16 +21,21 @@ import inspect
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from planner_jobs.domain.notifications import NewNotification
 from planner_jobs.domain.streaks import FreezeRules
 from planner_jobs.engine import app as engine
 from planner_jobs.engine import maintenance, send_jobs
 from planner_jobs.engine.context import Collaborators, JobAborted, JobContext
+from planner_jobs.engine.defer import defer_periodic_now
 from planner_jobs.engine.queues import Queue
 from planner_jobs.engine.retry import RescheduledOrBackOff
+from planner_jobs.errors import UsageError
 from planner_jobs.jobs import exports, notifications, reminders, rollover, tokens
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 ABSORB = 500  # waiting notifications.send jobs a running one takes with it
 
@@ -232,6 +237,35 @@ PERIODIC: tuple[Periodic, ...] = (
     Periodic("maintenance.prune_finished_jobs", "23 4 * * *", "prune-jobs", _prune_jobs,
              takes_now=False),
 )  # fmt: skip
+
+
+TASK_NAMES = tuple(t.name for t in TASKS) + tuple(p.name for p in PERIODIC)
+
+
+def known_task(name: str) -> str:
+    """The task, or a UsageError naming the tasks there are."""
+    if name not in TASK_NAMES:
+        raise UsageError(f"there is no task {name!r}: the tasks are {', '.join(TASK_NAMES)}")
+    return name
+
+
+def periodic_named(name: str) -> Periodic:
+    """The periodic task of that name, or a UsageError naming them."""
+    for spec in PERIODIC:
+        if spec.name == name:
+            return spec
+    raise UsageError(
+        f"there is no periodic task {name!r}: they are {', '.join(p.name for p in PERIODIC)}"
+    )
+
+
+def run_now(connection: sa.Connection, spec: Periodic) -> str:
+    """Queue a tick of the periodic task to run now, besides its schedule (`jobs run`, the
+    dashboard's Run now); a one-line account."""
+    job_id, new = defer_periodic_now(connection, task=spec.name, queue=spec.queue)
+    if new:
+        return f"{spec.name} is queued to run now as job {job_id}"
+    return f"{spec.name} was queued to run already, as job {job_id}"
 
 
 def build_job_app(

@@ -32,13 +32,12 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 from fastapi.templating import Jinja2Templates
 
-from planner_jobs import __version__
+from planner_jobs import __version__, catalogue
 from planner_jobs.api.deps import RuntimeDep
-from planner_jobs.catalogue import PERIODIC
 from planner_jobs.engine import actions, pauses
-from planner_jobs.engine.defer import defer_periodic_now
-from planner_jobs.engine.queues import QUEUES, STATUSES
+from planner_jobs.engine.queues import QUEUES, STATUSES, known_queue
 from planner_jobs.engine.views import JobFilter
+from planner_jobs.errors import UsageError
 from planner_jobs.inspection import views
 from planner_jobs.inspection.text import ago, duration
 from planner_jobs.settings import Settings
@@ -186,13 +185,13 @@ def _selection(
     queue: str | None, task: str | None, job_status: str | None, user: str | None
 ) -> JobFilter:
     """The Jobs page's filters, each checked: a bad one is a page saying which (400)."""
-    if queue and queue not in QUEUES:
-        raise HTTPException(
-            status.HTTP_400_BAD_REQUEST,
-            f"there is no queue {queue!r}: the queues are {', '.join(QUEUES)}",
-        )
-    if task and task not in views.TASK_NAMES:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"there is no task {task!r}")
+    try:
+        if queue:
+            known_queue(queue)
+        if task:
+            catalogue.known_task(task)
+    except UsageError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     if job_status and job_status not in STATUSES:
         raise HTTPException(
             status.HTTP_400_BAD_REQUEST,
@@ -246,7 +245,7 @@ def job_list(
         query=_query(selection),
         more=more,
         queues=QUEUES,
-        tasks=views.TASK_NAMES,
+        tasks=catalogue.TASK_NAMES,
         statuses=STATUSES,
     )
 
@@ -375,17 +374,13 @@ async def pause_or_resume(
 
 @router.post("/schedule/{task}/run")
 async def run_now(request: Request, runtime: RuntimeDep, task: str) -> Response:
-    spec = next((spec for spec in PERIODIC if spec.name == task), None)
-    if spec is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"there is no periodic task {task!r}")
+    try:
+        spec = catalogue.periodic_named(task)
+    except UsageError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
     await _checked_form(request)
     with runtime.engine.begin() as connection:
-        job_id, new = defer_periodic_now(connection, task=spec.name, queue=spec.queue)
-    done = (
-        f"{spec.name} is queued to run now as job {job_id}"
-        if new
-        else f"{spec.name} was queued to run already, as job {job_id}"
-    )
+        done = catalogue.run_now(connection, spec)
     return _done("/admin/schedule", done)
 
 

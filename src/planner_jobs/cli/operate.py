@@ -179,14 +179,14 @@ def _filter(
 ) -> JobFilter:
     """The filters as given, a queue or task that does not exist refused (it would select
     nothing, which reads as "all is well")."""
-    from planner_jobs.engine.pauses import known
+    from planner_jobs.catalogue import known_task
+    from planner_jobs.engine.queues import known_queue
     from planner_jobs.engine.views import JobFilter
-    from planner_jobs.inspection.views import TASK_NAMES
 
     if queue is not None:
-        known(queue)
-    if task is not None and task not in TASK_NAMES:
-        raise UsageError(f"there is no task {task!r}: the tasks are {', '.join(TASK_NAMES)}")
+        known_queue(queue)
+    if task is not None:
+        known_task(task)
     return JobFilter(queue=queue, task=task, status=status, user=user, since=since)
 
 
@@ -388,8 +388,9 @@ def jobs_cancel(
 
 def _pause_or_resume(queue: str, *, pause: bool) -> None:
     from planner_jobs.engine import pauses
+    from planner_jobs.engine.queues import known_queue
 
-    pauses.known(queue)  # before opening the database
+    known_queue(queue)  # before opening the database
     with _database() as engine, engine.begin() as c:
         click.echo((pauses.pause if pause else pauses.resume)(c, queue))
 
@@ -413,20 +414,11 @@ def jobs_resume(queue: str) -> None:
 def jobs_run(task: str) -> None:
     """Queue the periodic TASK (a name from `jobs schedule`) to run now, once, besides its
     schedule."""
-    from planner_jobs.catalogue import PERIODIC
-    from planner_jobs.engine.defer import defer_periodic_now
+    from planner_jobs.catalogue import periodic_named, run_now
 
-    spec = next((spec for spec in PERIODIC if spec.name == task), None)
-    if spec is None:
-        raise UsageError(
-            f"there is no periodic task {task!r}: they are {', '.join(p.name for p in PERIODIC)}"
-        )
+    spec = periodic_named(task)
     with _database() as engine, engine.begin() as c:
-        job_id, new = defer_periodic_now(c, task=spec.name, queue=spec.queue)
-    if new:
-        click.echo(f"{spec.name} is queued to run now as job {job_id}")
-    else:
-        click.echo(f"{spec.name} was queued to run already, as job {job_id}")
+        click.echo(run_now(c, spec))
 
 
 @jobs_group.command(name="schedule")

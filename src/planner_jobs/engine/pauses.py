@@ -17,23 +17,16 @@ from procrastinate.jobs import Job
 from procrastinate.manager import JobManager
 
 from planner_jobs.engine.actions import wake
-from planner_jobs.engine.queues import QUEUES
-from planner_jobs.errors import UsageError
+from planner_jobs.engine.queues import PAUSED, QUEUES, known_queue
 
 READ_EVERY = 1.0  # seconds a worker goes by the pauses it read last
 
-_PAUSED = "SELECT coalesce(array_agg(queue::text), '{}') AS queues FROM queue_pauses"
-
-
-def known(queue: str) -> str:
-    if queue not in QUEUES:
-        raise UsageError(f"there is no queue {queue!r}: the queues are {', '.join(QUEUES)}")
-    return queue
+_PAUSED = f"SELECT coalesce(array_agg(queue), '{{}}') AS queues FROM ({PAUSED}) AS paused"  # noqa: S608 (constants)
 
 
 def pause(connection: sa.Connection, queue: str) -> str:
     """Pause a queue (again: nothing changes); a one-line account."""
-    known(queue)
+    known_queue(queue)
     connection.execute(
         sa.text("INSERT INTO queue_pauses (queue) VALUES (:queue) ON CONFLICT DO NOTHING"),
         {"queue": queue},
@@ -46,7 +39,7 @@ def pause(connection: sa.Connection, queue: str) -> str:
 
 def resume(connection: sa.Connection, queue: str) -> str:
     """Resume a paused queue and wake its workers; a one-line account."""
-    known(queue)
+    known_queue(queue)
     deleted = connection.execute(
         sa.text("DELETE FROM queue_pauses WHERE queue = :queue"), {"queue": queue}
     ).rowcount

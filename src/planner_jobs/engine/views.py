@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from planner_jobs.engine.queues import QUEUES, STATUSES
+from planner_jobs.engine.queues import PAUSED, QUEUES, STATUSES
 
 UNFINISHED = ("todo", "doing", "failed", "cancelled", "aborted")  # counted exactly, row by row
 
@@ -58,7 +58,7 @@ def queues(connection: sa.Connection) -> list[QueueView]:
     oldest: dict[str, Any] = {
         queue: age for queue, age in connection.execute(_OLDEST_READY, {"queues": list(counts)})
     }
-    paused = set(connection.execute(sa.text("SELECT queue FROM queue_pauses")).scalars())
+    paused = set(connection.execute(sa.text(PAUSED)).scalars())
     return [
         QueueView(
             name,

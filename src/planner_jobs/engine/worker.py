@@ -25,6 +25,7 @@ from planner_jobs.db.engine import first_line
 from planner_jobs.engine.context import CONTEXT_KEY, Collaborators
 from planner_jobs.engine.maintenance import retry_stalled_jobs
 from planner_jobs.engine.observer import JobObserver
+from planner_jobs.engine.queues import PAUSED
 
 log = logging.getLogger(__name__)
 events = logs.events(__name__)
@@ -35,15 +36,15 @@ SHUTDOWN_GRACE_SECONDS = 10.0
 HEARTBEAT_SECONDS = 10.0
 RESTART_WAITS = (0.5, 1.0, 2.0, 5.0)  # seconds before starting again a worker that died
 
-_READY_JOBS = """
+_READY_JOBS = f"""
 SELECT EXISTS (
     SELECT 1 FROM procrastinate_jobs
      WHERE status = 'todo'
        AND queue_name = ANY(%(queues)s::varchar[])
-       AND queue_name NOT IN (SELECT queue FROM queue_pauses)
+       AND queue_name NOT IN ({PAUSED})
        AND (scheduled_at IS NULL OR scheduled_at <= now())
 ) AS ready
-"""
+"""  # noqa: S608 (constants)
 
 
 _DESCRIBE = """

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from croniter import croniter
 
-from planner_jobs.catalogue import PERIODIC, TASKS
+from planner_jobs.catalogue import PERIODIC
 from planner_jobs.db import job_counts
 from planner_jobs.db import notifications as notifications_db
 from planner_jobs.db import rollover as rollover_db
@@ -236,11 +236,8 @@ def as_json(value: Any) -> Any:
     return _jsonable(asdict(value))
 
 
-TASK_NAMES = tuple(t.name for t in TASKS) + tuple(p.name for p in PERIODIC)
-
 __all__ = [
     "STALLED",
-    "TASK_NAMES",
     "Event",
     "Failure",
     "JobDetail",
