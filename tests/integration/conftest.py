@@ -14,7 +14,10 @@ from typing import Any
 import jwt
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
+from planner_jobs.api.app import create_app
 from planner_jobs.domain.notifications import NewNotification
 from planner_jobs.engine.worker import WorkerPlan
 from planner_jobs.jobs.notifications import notify
@@ -126,3 +129,29 @@ def bearer(runtime: Runtime, subject: object, **claims: object) -> dict[str, str
     payload.update(claims)
     secret = runtime.settings.jwt_secret.get_secret_value()
     return {"Authorization": f"Bearer {jwt.encode(payload, secret, 'HS256')}"}
+
+
+# --- the dashboard ------------------------------------------------------------------------------
+
+PASSWORD = "p" * 32  # the dashboard's, in these tests
+
+
+def client_of(runtime: Runtime, **settings: object) -> TestClient:
+    """The HTTP API over `runtime`, with some settings changed."""
+    changed = runtime.settings.model_copy(update=settings)
+    return TestClient(create_app(dataclasses.replace(runtime, settings=changed)))
+
+
+@pytest.fixture
+def dashboard(runtime: Runtime) -> Iterator[TestClient]:
+    """A client of the dashboard, let in with its password."""
+    with client_of(runtime, admin_password=SecretStr(PASSWORD)) as client:
+        client.auth = ("admin", PASSWORD)
+        yield client
+
+
+def status_of(runtime: Runtime, job: int) -> str:
+    with runtime.engine.connect() as c:
+        return str(
+            c.scalar(sa.text("SELECT status FROM procrastinate_jobs WHERE id = :j"), {"j": job})
+        )

@@ -3,26 +3,16 @@ dashboard, forged and planted CSRF tokens, requests from other sites."""
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from collections.abc import Iterator
 
 import pytest
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from planner_jobs.api.admin import SESSION_COOKIE
-from planner_jobs.api.app import create_app
 from planner_jobs.engine.defer import defer_in_transaction
 from planner_jobs.runtime import Runtime
-
-PASSWORD = "p" * 32
-
-
-def client_of(runtime: Runtime, **settings: object) -> TestClient:
-    changed = runtime.settings.model_copy(update=settings)
-    return TestClient(create_app(dataclasses.replace(runtime, settings=changed)))
+from tests.integration.conftest import PASSWORD, client_of, status_of
 
 
 @pytest.mark.parametrize(
@@ -57,13 +47,6 @@ def test_with_a_password_any_host_may_ask_for_it(runtime: Runtime) -> None:
 
 
 @pytest.fixture
-def dashboard(runtime: Runtime) -> Iterator[TestClient]:
-    with client_of(runtime, admin_password=SecretStr(PASSWORD)) as client:
-        client.auth = ("admin", PASSWORD)
-        yield client
-
-
-@pytest.fixture
 def cancellable(runtime: Runtime) -> int:
     """A job waiting in its queue (cancelling it is the action tried)."""
     with runtime.engine.begin() as c:
@@ -78,13 +61,6 @@ def page_token(client: TestClient, job: int) -> str:
     found = re.search(r'name="csrf" value="([^"]+)"', page.text)
     assert found is not None
     return found.group(1)
-
-
-def status_of(runtime: Runtime, job: int) -> str:
-    with runtime.engine.connect() as c:
-        return str(
-            c.scalar(sa.text("SELECT status FROM procrastinate_jobs WHERE id = :j"), {"j": job})
-        )
 
 
 def test_an_action_with_the_pages_token_is_done(

@@ -10,11 +10,11 @@ import uuid
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from planner_jobs.engine.defer import defer_in_transaction
 from planner_jobs.runtime import Runtime
-from tests.integration.conftest import new_user
-from tests.integration.test_dashboard_access import dashboard, status_of  # noqa: F401 (fixture)
+from tests.integration.conftest import PASSWORD, client_of, new_user, status_of
 from tests.integration.test_inspection import run_queue
 from tests.integration.test_operators_in_bulk import send_job
 from tests.integration.test_way_in import running_worker
@@ -49,7 +49,7 @@ def post(client: TestClient, path: str, page: str, **fields: str) -> str:
     ],
 )
 def test_a_page_that_fails_is_a_page_saying_why(
-    dashboard: TestClient,  # noqa: F811
+    dashboard: TestClient,
     path: str,
     status: int,
     message: str,
@@ -63,10 +63,6 @@ def test_a_page_that_fails_is_a_page_saying_why(
 
 
 def test_a_refused_password_is_a_page_that_still_asks_for_it(runtime: Runtime) -> None:
-    from pydantic import SecretStr
-
-    from tests.integration.test_dashboard_access import PASSWORD, client_of
-
     with client_of(runtime, admin_password=SecretStr(PASSWORD)) as client:
         response = client.get("/admin", auth=("admin", "wrong"))
     assert response.status_code == 401
@@ -76,7 +72,7 @@ def test_a_refused_password_is_a_page_that_still_asks_for_it(runtime: Runtime) -
 
 
 def test_a_page_that_is_not_there_is_a_page_naming_nothing_of_the_dashboard(
-    dashboard: TestClient,  # noqa: F811
+    dashboard: TestClient,
 ) -> None:
     response = dashboard.get("/admin/nowhere")
 
@@ -87,7 +83,7 @@ def test_a_page_that_is_not_there_is_a_page_naming_nothing_of_the_dashboard(
 
 
 def test_what_an_action_did_is_shown_once(
-    dashboard: TestClient,  # noqa: F811
+    dashboard: TestClient,
     runtime: Runtime,
 ) -> None:
     job = send_job(runtime, uuid.uuid4())
@@ -109,7 +105,7 @@ def test_what_an_action_did_is_shown_once(
 
 
 def test_retry_all_and_cancel_all_say_how_many_before_they_act(
-    dashboard: TestClient,  # noqa: F811
+    dashboard: TestClient,
     runtime: Runtime,
 ) -> None:
     ghost = uuid.uuid4()
@@ -146,7 +142,7 @@ def test_retry_all_and_cancel_all_say_how_many_before_they_act(
 
 
 def test_pause_resume_and_run_now_are_buttons(
-    dashboard: TestClient,  # noqa: F811
+    dashboard: TestClient,
     runtime: Runtime,
 ) -> None:
     paused = post(dashboard, "/admin/queues/exports/pause", "/admin")
@@ -165,7 +161,7 @@ def test_pause_resume_and_run_now_are_buttons(
 
 
 def test_the_workers_page_says_where_each_worker_runs(
-    dashboard: TestClient,  # noqa: F811
+    dashboard: TestClient,
     runtime: Runtime,
 ) -> None:
     with running_worker(runtime):
@@ -178,7 +174,7 @@ def test_the_workers_page_says_where_each_worker_runs(
 
 
 def test_the_overview_refreshes_itself_with_a_script_of_its_own_origin(
-    dashboard: TestClient,  # noqa: F811
+    dashboard: TestClient,
 ) -> None:
     page = dashboard.get("/admin")
     script = dashboard.get("/admin/static/overview.js")
@@ -197,7 +193,7 @@ def test_the_overview_refreshes_itself_with_a_script_of_its_own_origin(
 
 
 def test_a_jobs_timeline_is_in_the_order_things_happen(
-    dashboard: TestClient,  # noqa: F811
+    dashboard: TestClient,
     runtime: Runtime,
 ) -> None:
     with runtime.engine.begin() as c:
@@ -213,7 +209,7 @@ def test_a_jobs_timeline_is_in_the_order_things_happen(
 
 
 def test_the_jobs_page_filters_by_user_and_shows_how_long_each_job_took(
-    dashboard: TestClient,  # noqa: F811
+    dashboard: TestClient,
     runtime: Runtime,
 ) -> None:
     user = new_user(runtime)
@@ -229,7 +225,7 @@ def test_the_jobs_page_filters_by_user_and_shows_how_long_each_job_took(
 
 
 def test_the_chart_has_a_time_axis_a_scale_and_says_what_each_bar_counts(
-    dashboard: TestClient,  # noqa: F811
+    dashboard: TestClient,
     runtime: Runtime,
 ) -> None:
     send_job(runtime, uuid.uuid4())  # fails
