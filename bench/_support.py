@@ -134,7 +134,6 @@ class Writes:
     wal_bytes: int = 0
     cpu_seconds: float = 0.0
     rows: int = 0
-    hot_updates: int = 0
     index_entries: int = 0
     by_table: dict[str, tuple[int, int, int, int]] = dataclasses.field(default_factory=dict)
 
@@ -144,7 +143,6 @@ class Writes:
             "cpu_ms": self.cpu_seconds * 1000 / units,
             "rows": self.rows / units,
             "index_entries": self.index_entries / units,
-            "hot_share": self.hot_updates / max(1, self.rows),
         }
 
 
@@ -182,6 +180,5 @@ class WriteMeter:
             if d_ins or d_upd or d_del:
                 writes.by_table[name] = (d_ins, d_upd, d_hot, d_del)
                 writes.rows += d_ins + d_upd + d_del
-                writes.hot_updates += d_hot
                 writes.index_entries += (d_ins + d_upd - d_hot) * int(indexes)
         return writes
