@@ -61,7 +61,7 @@ def template_database(server_url: str) -> Iterator[str]:
     with _admin(server_url) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     engine = create_engine(_with_database(server_url, name))
-    migrate(engine)
+    migrate(engine, development=True)  # as `planner-jobs migrate` does with the default env
     engine.dispose()
     yield name
     with _admin(server_url) as admin:

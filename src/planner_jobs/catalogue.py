@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from planner_jobs.domain.notifications import NewNotification
+from planner_jobs.domain.notifications import AppLinks, NewNotification
 from planner_jobs.domain.streaks import FreezeRules
 from planner_jobs.engine import app as engine
 from planner_jobs.engine import maintenance, send_jobs
@@ -100,6 +100,7 @@ def _build_export(c: Collaborators, context: JobContext, export_id: str) -> str:
         staging=c.staging,
         retention=dt.timedelta(days=c.settings.export_retention_days),
         url_ttl=dt.timedelta(seconds=c.settings.export_url_ttl),
+        links=AppLinks(c.settings.app_url),
         check=check,
     )
 
@@ -178,6 +179,7 @@ def _rollover(c: Collaborators, now: dt.datetime, on_batch: Progress | None) -> 
         now=now,
         default_threshold=c.settings.streak_threshold,
         freeze_rules=FreezeRules(every=c.settings.freeze_every, most=c.settings.freeze_max),
+        links=AppLinks(c.settings.app_url),
         metrics=c.metrics,
         on_batch=on_batch,
         should_stop=c.stopping.is_set,
@@ -194,6 +196,7 @@ def _reminders(c: Collaborators, now: dt.datetime, on_batch: Progress | None) ->
         c.engine,
         now=now,
         grace=dt.timedelta(seconds=c.settings.reminder_grace),
+        links=AppLinks(c.settings.app_url),
         metrics=c.metrics,
     )
 

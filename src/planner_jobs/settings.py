@@ -6,8 +6,11 @@ at import time.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -31,6 +34,43 @@ DEFAULT_PUSH_ALLOWED_HOSTS = (
 )
 
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4 presigned URLs cannot live longer
+DEV_EMAIL_FROM = "Proactive Planner <no-reply@localhost>"
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    """Where e-mail goes (PLANNER_SMTP_URL): `smtp://[user:password@]host[:port]`, STARTTLS when
+    the server offers it (`?starttls=require` to insist), or `smtps://` (TLS from the start)."""
+
+    host: str
+    port: int
+    tls: bool  # TLS from the start (smtps)
+    starttls: bool | None  # True: required; None: when offered
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def parse(cls, url: str) -> SmtpServer:
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError("must be smtp://[user:password@]host[:port] or smtps://...")
+        try:
+            port = parts.port or (465 if parts.scheme == "smtps" else 25)
+        except ValueError:
+            raise ValueError("the port must be a number from 1 to 65535") from None
+        if parts.path not in ("", "/") or parts.fragment:
+            raise ValueError("must name a server only, not a path")
+        options = parse_qs(parts.query, keep_blank_values=True)
+        if parts.query and (options != {"starttls": ["require"]} or parts.scheme == "smtps"):
+            raise ValueError("the only option is ?starttls=require, of smtp:// URLs")
+        return cls(
+            host=parts.hostname,
+            port=port,
+            tls=parts.scheme == "smtps",
+            starttls=True if options else None,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+        )
 
 
 class Settings(BaseSettings):
@@ -73,13 +113,17 @@ class Settings(BaseSettings):
     admin_password: SecretStr | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] | None = None  # None: text on a terminal, else JSON
+    app_url: str | None = None
+    smtp_url: SecretStr | None = None  # may hold the mail server's password
+    email_from: str | None = None
+    export_email: Literal["always", "no_push", "never"] = "no_push"
 
     @field_validator("log_format", mode="before")
     @classmethod
     def _empty_format_is_unset(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("service_token", "admin_password", mode="before")
+    @field_validator("service_token", "admin_password", "smtp_url", "email_from", mode="before")
     @classmethod
     def _empty_token_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -98,6 +142,7 @@ class Settings(BaseSettings):
         "jwt_issuer",
         "s3_endpoint_url",
         "storage_url",
+        "app_url",
         mode="before",
     )
     @classmethod
@@ -124,6 +169,37 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
         return value.rstrip("/")
+
+    @field_validator("app_url")
+    @classmethod
+    def _web_app_base(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.netloc
+            or parts.query
+            or parts.fragment
+        ):
+            raise ValueError(
+                "must be the web app's base URL, https://host[/path] (http: in development)"
+            )
+        return value.rstrip("/")
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _mail_server(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            SmtpServer.parse(value.get_secret_value())  # a ValueError says what is wrong
+        return value
+
+    @field_validator("email_from")
+    @classmethod
+    def _an_address(cls, value: str | None) -> str | None:
+        if value is not None and "@" not in parseaddr(value)[1]:
+            raise ValueError("must be an address, e.g. Proactive Planner <no-reply@example.com>")
+        return value
 
     @field_validator("storage_url")
     @classmethod
@@ -186,9 +262,23 @@ class Settings(BaseSettings):
             )
         if self.vapid_private_key is None or not self.vapid_private_key.get_secret_value():
             problems.append("PLANNER_VAPID_PRIVATE_KEY must be set")
+        if self.smtp_url is not None and self.email_from is None:
+            problems.append("PLANNER_EMAIL_FROM must be set with PLANNER_SMTP_URL")
+        if self.app_url is not None and not self.app_url.startswith("https://"):
+            problems.append("PLANNER_APP_URL must be an https: URL")
         if self.vapid_subject == DEV_VAPID_SUBJECT:
             problems.append("PLANNER_VAPID_SUBJECT is left at its development default")
         return problems
+
+    @property
+    def smtp_server(self) -> SmtpServer | None:
+        """The mail server of PLANNER_SMTP_URL (None: no e-mail is sent)."""
+        return None if self.smtp_url is None else SmtpServer.parse(self.smtp_url.get_secret_value())
+
+    @property
+    def sender(self) -> str:
+        """The `From:` of every e-mail (PLANNER_EMAIL_FROM; production requires it)."""
+        return self.email_from or DEV_EMAIL_FROM
 
     @property
     def storage_location(self) -> str:

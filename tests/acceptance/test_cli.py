@@ -269,6 +269,24 @@ def test_notify_refuses_a_user_that_does_not_exist(cli: Cli, database_url: str) 
     assert run_sql(database_url, "SELECT count(*) FROM procrastinate_jobs") == 0
 
 
+def test_notify_sends_a_declarative_message_with_navigate_and_checks_it(
+    cli: Cli, database_url: str
+) -> None:
+    user = a_user(database_url)
+
+    sent = cli("notify", user, "--title", "Hi", "--body", "B", "--navigate", "https://p.example/a")
+    refused = cli("notify", user, "--title", "Hi", "--body", "B", "--navigate", "/a")
+
+    assert sent.returncode == 0, sent.stderr
+    assert run_sql(database_url, "SELECT body::jsonb FROM notifications") == {
+        "web_push": 8030,
+        "notification": {"title": "Hi", "body": "B", "navigate": "https://p.example/a"},
+        "mutable": True,
+    }
+    assert_one_line_error(refused, "payload.notification.navigate: must be an absolute https:")
+    assert run_sql(database_url, "SELECT count(*) FROM notifications") == 1
+
+
 def test_cron_reminders_says_how_many(cli: Cli) -> None:
     result = cli("cron", "reminders", "--now", "2026-03-08T06:00:00Z")
 

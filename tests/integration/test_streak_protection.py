@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from planner_jobs.domain.days import due_at, resolve_zone
+from planner_jobs.domain.notifications import AppLinks
 from planner_jobs.domain.streaks import FreezeRules
 from planner_jobs.jobs.rollover import sweep
 from planner_jobs.metrics import Metrics
@@ -148,6 +149,34 @@ def test_settings_changed_after_a_date_is_closed_do_not_reopen_it(engine: Engine
     sweep(engine, now=due_at(first + ONE_DAY, tz), default_threshold=75)
 
     assert effects(engine, user) == [(first, "reset"), (first + ONE_DAY, "day_off")]
+
+
+def test_with_the_app_url_the_freeze_notice_is_declarative_and_leads_to_the_streak(
+    engine: Engine,
+) -> None:
+    first = dt.date(2026, 6, 1)
+    user = new_user(engine, "UTC", first, ["missed"], current=3, freezes=1)
+
+    sweep(
+        engine,
+        now=due_at(first, resolve_zone("UTC")),
+        default_threshold=75,
+        links=AppLinks("https://planner.example"),
+    )
+
+    assert effects(engine, user) == [(first, "freeze")]
+    with engine.connect() as c:
+        body = c.scalar(sa.text("SELECT body FROM notifications"))
+    assert json.loads(body) == {
+        "web_push": 8030,
+        "notification": {
+            "title": "Streak freeze used",
+            "body": "You missed Monday 1 June; a freeze kept your 3-day streak. 0 freezes left.",
+            "tag": "streak-freeze",
+            "navigate": "https://planner.example/streak",
+        },
+        "mutable": True,
+    }
 
 
 def test_a_backfill_earns_then_spends_freezes_in_date_order_and_says_so(engine: Engine) -> None:

@@ -71,6 +71,16 @@ def test_a_dotenv_file_supplies_values(tmp_path: Path) -> None:
         ("PLANNER_EXPORT_URL_TTL", "604801"),
         ("PLANNER_VAPID_SUBJECT", "admin@example.com"),
         ("PLANNER_PUBLIC_URL", "jobs.example.com"),
+        ("PLANNER_APP_URL", "planner.example"),
+        ("PLANNER_APP_URL", "ftp://planner.example"),
+        ("PLANNER_APP_URL", "https://planner.example/?x=1"),
+        ("PLANNER_SMTP_URL", "mail.example:25"),
+        ("PLANNER_SMTP_URL", "smtp://:25"),
+        ("PLANNER_SMTP_URL", "smtp://mail.example:port"),
+        ("PLANNER_SMTP_URL", "smtp://mail.example?starttls=maybe"),
+        ("PLANNER_SMTP_URL", "smtps://mail.example?starttls=require"),
+        ("PLANNER_EMAIL_FROM", "nobody"),
+        ("PLANNER_EXPORT_EMAIL", "sometimes"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_variable(
@@ -187,3 +197,60 @@ def test_a_direct_url_goes_beside_a_pooled_one(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("PLANNER_DIRECT_DATABASE_URL", "mysql://db/planner")
     with pytest.raises(ConfigurationError, match="PLANNER_DIRECT_DATABASE_URL: must be a"):
         load_settings()
+
+
+def test_the_app_url_is_a_base_without_its_last_slash(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLANNER_APP_URL", "https://planner.example/app/")
+
+    assert load_settings().app_url == "https://planner.example/app"
+
+
+def test_production_wants_an_https_app_url_and_a_sender_beside_a_mail_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, good in PRODUCTION_READY.items():
+        monkeypatch.setenv(name, good)
+    monkeypatch.setenv("PLANNER_APP_URL", "http://planner.example")
+    monkeypatch.setenv("PLANNER_SMTP_URL", "smtp://mail.example:587")
+
+    with pytest.raises(ConfigurationError) as error:
+        load_settings()
+
+    assert "PLANNER_APP_URL must be an https: URL" in str(error.value)
+    assert "PLANNER_EMAIL_FROM must be set with PLANNER_SMTP_URL" in str(error.value)
+    monkeypatch.setenv("PLANNER_APP_URL", "https://planner.example")
+    monkeypatch.setenv("PLANNER_EMAIL_FROM", "Proactive Planner <no-reply@planner.example>")
+    assert load_settings().sender == "Proactive Planner <no-reply@planner.example>"
+
+
+def test_the_mail_server_url_is_read_and_its_password_never_shown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PLANNER_SMTP_URL", "smtp://ops:p%40ss@mail.example:587?starttls=require")
+
+    settings = load_settings()
+    server = settings.smtp_server
+
+    assert server is not None
+    assert (server.host, server.port, server.tls, server.starttls) == (
+        "mail.example",
+        587,
+        False,
+        True,
+    )
+    assert (server.username, server.password) == ("ops", "p@ss")
+    assert "p@ss" not in repr(server) and "p%40ss" not in repr(settings)
+    assert settings.sender == "Proactive Planner <no-reply@localhost>"  # development's
+    assert settings.export_email == "no_push"
+
+
+def test_a_bad_mail_server_url_is_one_line_that_does_not_repeat_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PLANNER_SMTP_URL", "smtp://ops:secret-word@mail.example:notaport")
+
+    with pytest.raises(ConfigurationError) as error:
+        load_settings()
+
+    assert str(error.value).startswith("invalid settings: PLANNER_SMTP_URL: the port must be")
+    assert "secret-word" not in str(error.value)

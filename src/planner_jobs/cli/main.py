@@ -108,7 +108,11 @@ def run(host: str | None, port: int | None) -> None:
     settings = settings_of_command(host=host, port=port)
     sock = bind_socket(settings.host, settings.port)
     with open_runtime(settings) as runtime:
-        logging.getLogger("planner_jobs").info(migrate(runtime.direct_engine).summary())
+        logging.getLogger("planner_jobs").info(
+            migrate(
+                runtime.direct_engine, development=runtime.settings.env == "development"
+            ).summary()
+        )
         asyncio.run(serve(runtime, api_socket=sock, workers=ONE_MACHINE))
 
 
@@ -136,7 +140,11 @@ def demo(host: str | None, port: int | None) -> None:
     sock = bind_socket(settings.host, settings.port)
     say = logging.getLogger("planner_jobs.demo").info
     with receiver.serving(), open_runtime(settings) as runtime:
-        say(migrate(runtime.direct_engine).summary())
+        say(
+            migrate(
+                runtime.direct_engine, development=runtime.settings.env == "development"
+            ).summary()
+        )
         users = seed(runtime.engine, receiver, now=dt.datetime.now(dt.UTC))
         export = exports.request_export(runtime.engine, users[0], "json").job
         say(
@@ -157,7 +165,11 @@ def migrate_command() -> None:
     from planner_jobs.runtime import open_runtime
 
     with open_runtime(settings_of_command(), periodic=False) as runtime:
-        click.echo(migrate(runtime.direct_engine).summary())
+        click.echo(
+            migrate(
+                runtime.direct_engine, development=runtime.settings.env == "development"
+            ).summary()
+        )
 
 
 @cli.command()
@@ -332,6 +344,12 @@ def export_command(user_id: uuid.UUID, export_format: str) -> None:
 @click.option("--topic", default=None, help="RFC 8030 topic: a newer one replaces it unseen.")
 @click.option("--ttl", type=int, default=None, help="Seconds the push service keeps it.")
 @click.option("--dedupe-key", default=None, help="Dropped if the user got this key in 24 h.")
+@click.option(
+    "--navigate",
+    default=None,
+    metavar="URL",
+    help="Send it as a declarative Web Push message opening URL (an absolute https: URL).",
+)
 def notify(
     user_id: uuid.UUID,
     title: str,
@@ -340,15 +358,17 @@ def notify(
     topic: str | None,
     ttl: int | None,
     dedupe_key: str | None,
+    navigate: str | None,
 ) -> None:
     """Queue a notification to every browser USER_ID subscribed (the rules of planner_notify:
     an unknown user or a bad value is an error, and nothing is queued)."""
-    from planner_jobs.domain.notifications import NewNotification
+    from planner_jobs.domain.notifications import NewNotification, declarative
     from planner_jobs.jobs import notifications
 
+    content = {"title": title, "body": body}
     notification = NewNotification(
         user_id=user_id,
-        payload={"title": title, "body": body},
+        payload=content if navigate is None else declarative(content, navigate=navigate),
         urgency=urgency,
         topic=topic,
         ttl=ttl,

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest revision under migrations/versions (tests/migration checks it against alembic's
 # own reading): knowing it without alembic keeps the schema check of every command light.
-HEAD = "0012"
+HEAD = "0013"
 _MIGRATION_LOCK = 0x706C616E6E6572  # "planner": one advisory lock key for every migrator
 # The functions other programs call (docs/CONTRACT.md, "Raising work from other programs"):
 # SECURITY DEFINER, EXECUTE revoked from PUBLIC, granted by `planner-jobs grant ROLE`.
@@ -66,15 +66,27 @@ def current_revision(connection: sa.Connection) -> str | None:
     return revision
 
 
-def migrate(engine: Engine, revision: str = "head") -> MigrationResult:
-    """Bring the schema to `revision` (idempotent)."""
+def migrate(
+    engine: Engine, revision: str = "head", *, development: bool | None = None
+) -> MigrationResult:
+    """Bring the schema to `revision` (idempotent). `development`, when given, is written for
+    the database's own rules (`planner_settings`: a link in a notification may be `http:`)."""
     with engine.begin() as connection:
         from alembic import command
 
         connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
         before = current_revision(connection)
         command.upgrade(alembic_config(connection), revision)
-        return MigrationResult(before=before, after=current_revision(connection))
+        after = current_revision(connection)
+        if development is not None and after is not None and after >= "0013":
+            connection.execute(
+                sa.text(
+                    "UPDATE planner_settings SET development = :development"
+                    " WHERE development IS DISTINCT FROM :development"
+                ),
+                {"development": development},
+            )
+        return MigrationResult(before=before, after=after)
 
 
 def ensure_schema_current(engine: Engine) -> None:

@@ -436,3 +436,15 @@ class WorkerProcess(Base):
     pid: Mapped[int]
     queues: Mapped[list[str]] = mapped_column(ARRAY(Text))
     started_at: Mapped[dt.datetime] = created_at()
+
+
+class DatabaseSettings(Base):
+    """What the database's own rules must know of the planner-jobs that migrates it (one row,
+    written by `migrate`): whether it serves development, where a link in a notification may be
+    plain `http:`."""
+
+    __tablename__ = "planner_settings"
+    __table_args__ = (CheckConstraint("one", name="one_row"),)
+
+    one: Mapped[bool] = mapped_column(primary_key=True, server_default=text("true"))
+    development: Mapped[bool] = mapped_column(server_default=text("false"))

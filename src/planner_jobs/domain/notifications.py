@@ -26,6 +26,38 @@ class NewNotification:
     dedupe_key: str | None = None
 
 
+DECLARATIVE = 8030  # `web_push` of WebKit's declarative form (the RFC that defines Web Push)
+
+
+@dataclass(frozen=True)
+class AppLinks:
+    """Where planner-jobs' own notifications lead. With the planner's web app known (`base`,
+    PLANNER_APP_URL), each is sent in WebKit's declarative form: Safari 18.4+ shows it without a
+    service worker and opens `navigate` when it is clicked; `mutable` lets a service worker, where
+    there is one, read the same JSON and show it its own way. Without it, as before."""
+
+    base: str | None = None
+
+    def shown(self, content: dict[str, Any], *, path: str) -> dict[str, Any]:
+        """`content` (`title`, `body`, `tag`, `data`) as the payload, leading to `path` in the
+        app (`/tasks/{id}`, `/exports/{id}`, `/streak`)."""
+        if self.base is None:
+            return content
+        return declarative(content, navigate=self.base + path)
+
+
+def declarative(content: dict[str, Any], *, navigate: str) -> dict[str, Any]:
+    """`content` (`title`, `body`, ...) as a declarative message opening `navigate` when
+    clicked, `mutable` so that a service worker may show it its own way."""
+    return {
+        "web_push": DECLARATIVE,
+        "notification": {**content, "navigate": navigate},
+        "mutable": True,
+    }
+
+
+NO_LINKS = AppLinks()
+
 MAX_TTL = 2_419_200  # four weeks, planner_notification_problem()'s bound too
 MAX_DEPTH = 32  # levels of objects and arrays in a payload (itself the first); the SQL's too
 

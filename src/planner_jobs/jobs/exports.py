@@ -34,7 +34,7 @@ from sqlalchemy.engine import Engine
 from planner_jobs import logs
 from planner_jobs.db import exports as db
 from planner_jobs.domain.exports.formats import FORMATS, file_name
-from planner_jobs.domain.notifications import NewNotification
+from planner_jobs.domain.notifications import NO_LINKS, AppLinks, NewNotification
 from planner_jobs.engine.context import JobAborted
 from planner_jobs.engine.defer import JobApp, defer_in_transaction
 from planner_jobs.errors import PlannerError
@@ -204,6 +204,7 @@ def build_export(
     staging: StagingArea,
     retention: dt.timedelta,
     url_ttl: dt.timedelta,
+    links: AppLinks = NO_LINKS,
     check: Callable[[], None] = lambda: None,
 ) -> str:
     """Build export `export_id` (the `exports.build` task; `attempt` counts from 1).
@@ -221,6 +222,7 @@ def build_export(
             staging=staging,
             retention=retention,
             url_ttl=url_ttl,
+            links=links,
             check=check,
         )
     except (JobAborted, TransientFailure) as exc:
@@ -253,6 +255,7 @@ def _build(
     staging: StagingArea,
     retention: dt.timedelta,
     url_ttl: dt.timedelta,
+    links: AppLinks,
     check: Callable[[], None],
 ) -> _Built:
     try:
@@ -273,6 +276,7 @@ def _build(
                 size=size,
                 retention=retention,
                 url_ttl=url_ttl,
+                links=links,
             )
     except TransientStorageError as exc:
         raise TransientFailure(str(exc)) from exc
@@ -313,6 +317,7 @@ def _store_and_complete(
     size: int,
     retention: dt.timedelta,
     url_ttl: dt.timedelta,
+    links: AppLinks,
 ) -> _Built:
     """Hand the written file to storage (replacing what a dead attempt stored), then mark the
     job complete and queue the "ready" notification in one transaction."""
@@ -344,11 +349,14 @@ def _store_and_complete(
             [
                 NewNotification(
                     user_id=job.user_id,
-                    payload={
-                        "title": READY_TITLE,
-                        "body": f"Your {job.format.upper()} export is ready to download.",
-                        "tag": f"export-{job.id}",
-                    },
+                    payload=links.shown(
+                        {
+                            "title": READY_TITLE,
+                            "body": f"Your {job.format.upper()} export is ready to download.",
+                            "tag": f"export-{job.id}",
+                        },
+                        path=f"/exports/{job.id}",
+                    ),
                     dedupe_key=f"export:{job.id}",
                 )
             ],

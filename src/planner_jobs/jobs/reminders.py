@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 
 from planner_jobs.db import job_counts
 from planner_jobs.db import reminders as db
-from planner_jobs.domain.notifications import NewNotification
+from planner_jobs.domain.notifications import NO_LINKS, AppLinks, NewNotification
 from planner_jobs.domain.reminders import (
     ReminderDecision,
     reminder_decision,
@@ -36,6 +36,7 @@ def send_reminders(
     *,
     now: dt.datetime,
     grace: dt.timedelta,
+    links: AppLinks = NO_LINKS,
     metrics: Metrics | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> ReminderSummary:
@@ -60,7 +61,10 @@ def send_reminders(
                 [
                     NewNotification(
                         user_id=r.user_id,
-                        payload=reminder_payload(r.task_id, r.title, r.remind_at),
+                        payload=links.shown(
+                            reminder_payload(r.task_id, r.title, r.remind_at),
+                            path=f"/tasks/{r.task_id}",
+                        ),
                         topic=r.task_id.hex,
                         ttl=int(grace.total_seconds()),
                         dedupe_key=reminder_key(r.task_id, r.remind_at),

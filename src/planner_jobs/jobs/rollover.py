@@ -31,7 +31,7 @@ from planner_jobs.domain.days import (
     due_at,
     require_aware,
 )
-from planner_jobs.domain.notifications import NewNotification
+from planner_jobs.domain.notifications import NO_LINKS, AppLinks, NewNotification
 from planner_jobs.domain.streaks import (
     DEFAULT_FREEZE_RULES,
     FreezeRules,
@@ -106,6 +106,7 @@ def sweep(
     now: dt.datetime,
     default_threshold: int,
     freeze_rules: FreezeRules = DEFAULT_FREEZE_RULES,
+    links: AppLinks = NO_LINKS,
     batch_size: int = BATCH_SIZE,
     parallel: int = PARALLEL_SWEEPERS,
     metrics: Metrics | None = None,
@@ -145,6 +146,7 @@ def sweep(
                 now=now,
                 threshold=default_threshold,
                 rules=freeze_rules,
+                links=links,
                 should_stop=should_stop,
             )
         with lock:
@@ -203,6 +205,7 @@ def _close_batch_or_each(
     now: dt.datetime,
     threshold: int,
     rules: FreezeRules,
+    links: AppLinks,
     should_stop: Callable[[], bool],
 ) -> SweepSummary:
     """Close the batch in one go; if a row breaks it, or another transaction holds one, close
@@ -216,6 +219,7 @@ def _close_batch_or_each(
                 now=now,
                 default_threshold=threshold,
                 freeze_rules=rules,
+                links=links,
                 should_stop=should_stop,
             )
     except (*_ROW_ERRORS, sa.exc.OperationalError) as exc:
@@ -235,7 +239,12 @@ def _close_batch_or_each(
             with connection.begin_nested():
                 summary.add(
                     close_batch(
-                        connection, [user], now=now, default_threshold=threshold, freeze_rules=rules
+                        connection,
+                        [user],
+                        now=now,
+                        default_threshold=threshold,
+                        freeze_rules=rules,
+                        links=links,
                     )
                 )
         except (*_ROW_ERRORS, sa.exc.OperationalError) as exc:
@@ -262,6 +271,7 @@ def close_batch(
     now: dt.datetime,
     default_threshold: int,
     freeze_rules: FreezeRules = DEFAULT_FREEZE_RULES,
+    links: AppLinks = NO_LINKS,
     max_days: int = MAX_DAYS_PER_CLAIM,
     should_stop: Callable[[], bool] = _never,
 ) -> SweepSummary:
@@ -302,6 +312,7 @@ def close_batch(
                 step=done,
                 default_threshold=default_threshold,
                 rules=freeze_rules,
+                links=links,
             )
         )
         done += 1
@@ -347,6 +358,7 @@ def _close_step(
     step: int,
     default_threshold: int,
     rules: FreezeRules,
+    links: AppLinks,
 ) -> SweepSummary:
     closings = []
     for user in users:
@@ -393,7 +405,7 @@ def _close_step(
             notices.append(
                 NewNotification(
                     user_id=record.user_id,
-                    payload=freeze_notice(record.day, streak),
+                    payload=links.shown(freeze_notice(record.day, streak), path="/streak"),
                     urgency="low",
                     topic="streak-freeze",
                     dedupe_key=f"planner-streak-freeze-{record.day.isoformat()}",

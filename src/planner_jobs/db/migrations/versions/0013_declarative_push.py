@@ -1,0 +1,244 @@
+"""Declarative Web Push messages are checked where they enter, like every other rule.
+
+A payload whose top-level `web_push` is 8030 is WebKit's declarative form (Safari 18.4+ shows it
+without a service worker): the browser drops a malformed one without a word, so the database
+refuses it (SQLSTATE 22023, "argument: reason", as every bad payload) in the one place of the
+rules, `planner_notification_check()`, which every way in reaches (the main app's
+`planner_notify()`, the HTTP endpoint, the job, the CLI, planner-jobs' own notifications).
+
+- `planner_declarative_problem(payload)`: the Push API's rules for such a message (a
+  `notification` object with a non-empty `title` and an absolute `navigate` URL; `body`,
+  `lang`, `tag` strings; `dir` auto, ltr or rtl; `icon` an absolute URL; `silent` a boolean;
+  `data` any JSON; `app_badge` an integer from 0 to 2^64 - 1 and `mutable` a boolean, read at
+  the message's top level as the specification says, and in its `notification` as WebKit's own
+  example has them).
+- `planner_settings`: one row of what the database's rules must know about the planner-jobs that
+  migrates it: whether it runs in development, where a link may be plain `http:` (a web app on a
+  laptop). `planner-jobs migrate` and `run` write it; a database migrated otherwise is treated as
+  production (`https:` only).
+
+Revision ID: 0013
+Revises: 0012
+Create Date: 2026-12-04
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0013"
+down_revision = "0012"
+branch_labels = None
+depends_on = None
+
+MAX_PLAINTEXT = 3993  # bytes of JSON text one aes128gcm record of 4096 bytes holds
+MAX_TTL = 28 * 24 * 3600
+MAX_DEPTH = 32
+MAX_BADGE = 2**64 - 1  # the Push API's app_badge: a 64-bit unsigned integer
+
+
+def functions(schema: str) -> list[str]:
+    """The definitions of this revision, for the schema (an identifier, quoted) they live in."""
+    return [
+        # An absolute URL with a host: https:, or http: where the database says it serves
+        # development. The text is shown shortened in the refusal.
+        f"""
+        CREATE FUNCTION planner_link_problem(argument text, link jsonb) RETURNS text
+        LANGUAGE plpgsql STABLE AS $$
+        DECLARE
+            written text := link #>> '{{}}';
+            development boolean;
+        BEGIN
+            IF jsonb_typeof(link) = 'string' AND written ~* '^https://[^\\s/?#]+([/?#]\\S*)?$' THEN
+                RETURN NULL;
+            END IF;
+            SELECT settings.development INTO development FROM {schema}.planner_settings AS settings;
+            IF jsonb_typeof(link) = 'string' AND written ~* '^http://[^\\s/?#]+([/?#]\\S*)?$'
+               AND development THEN
+                RETURN NULL;
+            END IF;
+            RETURN format('%s: must be an absolute https: URL%s, not %s', argument,
+                          CASE WHEN development THEN ' (or http: in development)' ELSE '' END,
+                          coalesce(left(link::text, 100), 'missing'));
+        END $$
+        """,  # noqa: S608 (the schema is the database's own name, quoted by quote_ident)
+        f"""
+        CREATE FUNCTION planner_declarative_problem(payload jsonb) RETURNS text
+        LANGUAGE plpgsql STABLE AS $$
+        DECLARE
+            shown jsonb := payload->'notification';
+            problem text;
+            member text;
+            holder record;
+        BEGIN
+            IF jsonb_typeof(shown) IS DISTINCT FROM 'object' THEN
+                RETURN 'payload.notification: a declarative message ("web_push": 8030) must'
+                       ' hold a notification object';
+            END IF;
+            IF jsonb_typeof(shown->'title') IS DISTINCT FROM 'string'
+               OR btrim(shown->>'title') = '' THEN
+                RETURN 'payload.notification.title: must be a non-empty string';
+            END IF;
+            problem := {schema}.planner_link_problem(
+                'payload.notification.navigate', shown->'navigate');
+            IF problem IS NOT NULL THEN
+                RETURN problem;
+            END IF;
+            FOREACH member IN ARRAY ARRAY['body', 'lang', 'tag'] LOOP
+                IF shown ? member AND jsonb_typeof(shown->member) <> 'string' THEN
+                    RETURN format('payload.notification.%s: must be a string', member);
+                END IF;
+            END LOOP;
+            IF shown ? 'dir' AND shown->'dir' NOT IN ('"auto"', '"ltr"', '"rtl"') THEN
+                RETURN format('payload.notification.dir: must be auto, ltr or rtl, not %s',
+                              left((shown->'dir')::text, 100));
+            END IF;
+            IF shown ? 'icon' THEN
+                problem := {schema}.planner_link_problem('payload.notification.icon',
+                                                         shown->'icon');
+                IF problem IS NOT NULL THEN
+                    RETURN problem;
+                END IF;
+            END IF;
+            IF shown ? 'silent' AND jsonb_typeof(shown->'silent') <> 'boolean' THEN
+                RETURN 'payload.notification.silent: must be true or false';
+            END IF;
+            FOR holder IN SELECT * FROM (VALUES ('payload', payload),
+                                                ('payload.notification', shown)) AS h(place, body)
+            LOOP
+                IF holder.body ? 'app_badge' AND NOT (
+                       jsonb_typeof(holder.body->'app_badge') = 'number'
+                   AND (holder.body->>'app_badge')::numeric
+                       BETWEEN 0 AND {MAX_BADGE}
+                   AND (holder.body->>'app_badge')::numeric
+                       = trunc((holder.body->>'app_badge')::numeric)) THEN
+                    RETURN format('%s.app_badge: must be an integer from 0 to {MAX_BADGE}',
+                                  holder.place);
+                END IF;
+                IF holder.body ? 'mutable' AND jsonb_typeof(holder.body->'mutable') <> 'boolean'
+                THEN
+                    RETURN format('%s.mutable: must be true or false', holder.place);
+                END IF;
+            END LOOP;
+            RETURN NULL;
+        END $$
+        """,  # noqa: S608 (the schema is the database's own name, quoted by quote_ident)
+        check_function(schema, declarative=True),
+        *(
+            f"REVOKE ALL ON FUNCTION {schema}.{function} FROM PUBLIC"
+            for function in (
+                "planner_link_problem(text, jsonb)",
+                "planner_declarative_problem(jsonb)",
+            )
+        ),
+    ]
+
+
+def check_function(schema: str, *, declarative: bool) -> str:
+    """`planner_notification_check()` as revision 0010 made it, and with the declarative form's
+    rules (`declarative`) after the payload's nesting is known to be sane."""
+    declarative_step = (
+        f"""
+            IF payload->'web_push' = '8030'::jsonb THEN
+                problem := {schema}.planner_declarative_problem(payload);
+                IF problem IS NOT NULL THEN
+                    RETURN;
+                END IF;
+            END IF;"""
+        if declarative
+        else ""
+    )
+    return f"""
+        CREATE OR REPLACE FUNCTION planner_notification_check(
+            user_id uuid, payload jsonb, urgency text, topic text, ttl integer,
+            dedupe_key text, OUT problem text, OUT body text
+        )
+        LANGUAGE plpgsql STABLE AS $$
+        BEGIN
+            IF user_id IS NULL THEN
+                problem := 'user_id: is required';
+                RETURN;
+            END IF;
+            IF NOT EXISTS (SELECT FROM {schema}.users WHERE users.id = user_id) THEN
+                problem := format('user_id: there is no user %s', user_id);
+                RETURN;
+            END IF;
+            IF payload IS NULL OR jsonb_typeof(payload) <> 'object' THEN
+                problem := 'payload: must be a JSON object';
+                RETURN;
+            END IF;
+            -- An object or array at level {MAX_DEPTH} (the payload is level 0 of the path) is
+            -- the {MAX_DEPTH + 1}th nested one; the path looks no deeper than that.
+            IF jsonb_path_exists(payload,
+                'strict $.**{{{MAX_DEPTH}}} ? (@.type() == "object" || @.type() == "array")')
+            THEN
+                problem := 'payload: must not be nested deeper than {MAX_DEPTH} levels';
+                RETURN;
+            END IF;{declarative_step}
+            -- PostgreSQL's rendering, whose spaces the sender drops (what the browser gets);
+            -- only one long enough to be refused is compacted here, to measure it exactly.
+            body := payload::text;
+            IF octet_length(body) > {MAX_PLAINTEXT}
+               AND octet_length({schema}.planner_json_compact(payload)) > {MAX_PLAINTEXT} THEN
+                problem := format(
+                    'payload: is %s bytes of JSON; at most {MAX_PLAINTEXT} fit in a push message',
+                    octet_length({schema}.planner_json_compact(payload)));
+                RETURN;
+            END IF;
+            IF urgency IS NOT NULL AND urgency NOT IN ('very-low', 'low', 'normal', 'high') THEN
+                problem := format('urgency: must be one of very-low, low, normal, high, not %s',
+                                  quote_literal(urgency));
+                RETURN;
+            END IF;
+            IF topic IS NOT NULL AND topic !~ '^[A-Za-z0-9_-]{{1,32}}$' THEN
+                problem := format(
+                    'topic: must be 1 to 32 characters of A-Z, a-z, 0-9, ''-'' and ''_'', not %s',
+                    quote_literal(topic));
+                RETURN;
+            END IF;
+            IF ttl IS NOT NULL AND (ttl < 0 OR ttl > {MAX_TTL}) THEN
+                problem := format('ttl: must be 0 to {MAX_TTL} seconds, not %s', ttl);
+                RETURN;
+            END IF;
+            IF dedupe_key IS NOT NULL AND char_length(dedupe_key) NOT BETWEEN 1 AND 200 THEN
+                problem := 'dedupe_key: must be 1 to 200 characters';
+                RETURN;
+            END IF;
+        END $$
+        """
+
+
+def _revision(name: str) -> ModuleType:
+    path = Path(__file__).with_name(name)
+    spec = importlib.util.spec_from_file_location(f"planner_revision_{path.stem}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def upgrade() -> None:
+    op.create_table(
+        "planner_settings",
+        sa.Column("one", sa.Boolean(), server_default=sa.text("true"), primary_key=True),
+        sa.Column("development", sa.Boolean(), server_default=sa.text("false"), nullable=False),
+        sa.CheckConstraint("one", name="one_row"),
+    )
+    op.execute("INSERT INTO planner_settings DEFAULT VALUES")
+    schema = _revision("0009_safe_way_in.py").schema_of_this_database()
+    for definition in functions(schema):
+        op.execute(definition)
+
+
+def downgrade() -> None:
+    schema = _revision("0009_safe_way_in.py").schema_of_this_database()
+    op.execute(check_function(schema, declarative=False))
+    op.execute("DROP FUNCTION planner_declarative_problem(jsonb)")
+    op.execute("DROP FUNCTION planner_link_problem(text, jsonb)")
+    op.drop_table("planner_settings")
