@@ -32,7 +32,7 @@ from planner_jobs.engine.defer import defer_periodic_now
 from planner_jobs.engine.queues import Queue
 from planner_jobs.engine.retry import RescheduledOrBackOff
 from planner_jobs.errors import UsageError
-from planner_jobs.jobs import exports, notifications, reminders, rollover, tokens
+from planner_jobs.jobs import emails, exports, notifications, reminders, rollover, tokens
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -101,8 +101,31 @@ def _build_export(c: Collaborators, context: JobContext, export_id: str) -> str:
         retention=dt.timedelta(days=c.settings.export_retention_days),
         url_ttl=dt.timedelta(seconds=c.settings.export_url_ttl),
         links=AppLinks(c.settings.app_url),
+        emails=_export_emails(c),
         check=check,
     )
+
+
+def _export_emails(c: Collaborators) -> emails.ExportEmails | None:
+    """Whether completed exports are e-mailed: with a mail server, as PLANNER_EXPORT_EMAIL says."""
+    if c.settings.smtp_server is None or c.settings.export_email == "never":
+        return None
+    return emails.ExportEmails(policy=c.settings.export_email, job_app=c.job_app)
+
+
+async def _send_emails(c: Collaborators, context: JobContext) -> str:
+    server = c.settings.smtp_server
+    if server is None:
+        return "no mail server (PLANNER_SMTP_URL): the waiting e-mails stay until one is set"
+    sent = await emails.send_due(
+        c.engine,
+        server,
+        sender=c.settings.sender,
+        app_url=c.settings.app_url,
+        metrics=c.metrics,
+        pooled=c.settings.pooled,
+    )
+    return sent.line()
 
 
 async def _send_notification(
@@ -164,6 +187,14 @@ TASKS: tuple[Task, ...] = (
     Task(
         name="notifications.deliver",
         run=_deliver_notifications,
+        queue="notifications",
+        retry=RescheduledOrBackOff(),
+    ),
+    Task(
+        # Every export e-mail due, over one connection to the mail server; it comes back
+        # (Rescheduled) when the next waits for a retry.
+        name=emails.TASK,
+        run=_send_emails,
         queue="notifications",
         retry=RescheduledOrBackOff(),
     ),

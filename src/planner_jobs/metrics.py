@@ -31,6 +31,13 @@ class Metrics:
             registry=self.registry,
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300, 900, 3600),
         )
+        self.emails = Counter(
+            "planner_jobs_emails_total",
+            "E-mails this process tried to send, by outcome (sent; retry: a temporary failure,"
+            " tried again later; failed: refused for good, or given up).",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.rollover_user_days = Counter(
             "planner_jobs_rollover_user_days_closed_total",
             "User-days closed by the rollover (one performance-history row each).",

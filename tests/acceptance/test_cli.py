@@ -132,6 +132,20 @@ def test_a_bad_setting_or_argument_is_one_line(tmp_path: Path) -> None:
     assert_one_line_error(Cli(environment)("migrate"), "PLANNER_PORT")
     assert_one_line_error(Cli(base_environment(tmp_path))("worker", "--queue", "x"), "--queue")
     assert_one_line_error(Cli(base_environment(tmp_path))("worker", "--concurrency", "0"))
+    smtp = base_environment(tmp_path, PLANNER_SMTP_URL="smtp://ops:hunter2@mail.example:x")
+    result = Cli(smtp)("worker", "--burst")
+    assert_one_line_error(result, "PLANNER_SMTP_URL", "port")
+    assert "hunter2" not in result.stderr
+    production = base_environment(
+        tmp_path,
+        PLANNER_ENV="production",
+        PLANNER_JWT_SECRET="j" * 32,
+        PLANNER_SIGNING_SECRET="s" * 32,
+        PLANNER_VAPID_PRIVATE_KEY="a key",
+        PLANNER_VAPID_SUBJECT="mailto:ops@example.com",
+        PLANNER_SMTP_URL="smtp://mail.example:587",
+    )
+    assert_one_line_error(Cli(production)("run"), "PLANNER_EMAIL_FROM must be set")
 
 
 def test_workers_refuse_an_unmigrated_database(empty_database_url: str, tmp_path: Path) -> None:

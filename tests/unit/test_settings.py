@@ -239,7 +239,8 @@ def test_the_mail_server_url_is_read_and_its_password_never_shown(
         True,
     )
     assert (server.username, server.password) == ("ops", "p@ss")
-    assert "p@ss" not in repr(server) and "p%40ss" not in repr(settings)
+    assert "p@ss" not in repr(server)
+    assert "p%40ss" not in repr(settings)
     assert settings.sender == "Proactive Planner <no-reply@localhost>"  # development's
     assert settings.export_email == "no_push"
 

@@ -448,3 +448,34 @@ class DatabaseSettings(Base):
 
     one: Mapped[bool] = mapped_column(primary_key=True, server_default=text("true"))
     development: Mapped[bool] = mapped_column(server_default=text("false"))
+
+
+EMAIL_STATUSES = ("pending", "sent", "failed")
+
+
+class ExportEmail(Base):
+    """The export-ready e-mail of one export: made in the transaction that completes it (when
+    PLANNER_EXPORT_EMAIL says so), sent once by the `emails.send` job, which records the
+    outcome in the transaction that holds the row while the server takes the message."""
+
+    __tablename__ = "export_emails"
+    __table_args__ = (
+        CheckConstraint(_in("status", EMAIL_STATUSES), name="status"),
+        # The sending job's claim: the waiting e-mails, the next to try first.
+        Index(
+            "ix_export_emails_waiting",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+        ),
+    )
+
+    export_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("export_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(server_default=text("'pending'"))
+    attempts: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    next_attempt_at: Mapped[dt.datetime] = created_at()
+    address: Mapped[str | None]  # where it went (or was refused), as it was then
+    reply: Mapped[str | None]  # the server's last answer, or what went wrong
+    created_at: Mapped[dt.datetime] = created_at()
+    finished_at: Mapped[dt.datetime | None]

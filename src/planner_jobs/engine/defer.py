@@ -47,6 +47,22 @@ def defer_in_transaction(
     return deferred.id
 
 
+_HASTEN = sa.text(
+    "UPDATE procrastinate_jobs SET scheduled_at = now()"
+    " WHERE queueing_lock = :lock AND status = 'todo' AND scheduled_at > now()"
+)
+
+
+def defer_or_hasten(
+    connection: sa.Connection, job_app: JobApp, task_name: str, *, queueing_lock: str
+) -> None:
+    """Queue `task_name()` in `connection`'s transaction, or, when a job with `queueing_lock`
+    waits already (a retry scheduled for later, say), have that one run now: a task that does
+    all the work due when it runs needs no second job."""
+    if defer_in_transaction(connection, job_app, task_name, queueing_lock=queueing_lock) is None:
+        connection.execute(_HASTEN, {"lock": queueing_lock})
+
+
 _DEFER_TICK = sa.text(
     """
     SELECT procrastinate_defer_jobs_v1(ARRAY[

@@ -136,13 +136,26 @@ class ExportRow:
     completed_at: dt.datetime | None
     size_bytes: int | None
     error: str | None
+    # Its e-mail (PLANNER_SMTP_URL), if it has one: pending, sent or failed, and the server's
+    # last answer (or what went wrong).
+    email_status: str | None = None
+    email_attempts: int = 0
+    email_next_attempt_at: dt.datetime | None = None
+    email_reply: str | None = None
 
 
 def recent_exports(connection: sa.Connection, *, limit: int = 50) -> list[ExportRow]:
     rows = connection.execute(
         sa.text(
-            "SELECT id::text, user_id::text, format, status, created_at, completed_at,"
-            " size_bytes, error FROM export_jobs ORDER BY created_at DESC, id LIMIT :limit"
+            """
+            SELECT j.id::text, j.user_id::text, j.format, j.status, j.created_at,
+                   j.completed_at, j.size_bytes, j.error, e.status AS email_status,
+                   coalesce(e.attempts, 0) AS email_attempts,
+                   e.next_attempt_at AS email_next_attempt_at, e.reply AS email_reply
+              FROM (SELECT * FROM export_jobs ORDER BY created_at DESC, id LIMIT :limit) AS j
+              LEFT JOIN export_emails e ON e.export_id = j.id
+             ORDER BY j.created_at DESC, j.id
+            """
         ),
         {"limit": limit},
     )

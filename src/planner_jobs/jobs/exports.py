@@ -38,6 +38,7 @@ from planner_jobs.domain.notifications import NO_LINKS, AppLinks, NewNotificatio
 from planner_jobs.engine.context import JobAborted
 from planner_jobs.engine.defer import JobApp, defer_in_transaction
 from planner_jobs.errors import PlannerError
+from planner_jobs.jobs.emails import ExportEmails
 from planner_jobs.jobs.notifications import raise_notifications
 from planner_jobs.logs import about_user
 from planner_jobs.metrics import Metrics
@@ -205,6 +206,7 @@ def build_export(
     retention: dt.timedelta,
     url_ttl: dt.timedelta,
     links: AppLinks = NO_LINKS,
+    emails: ExportEmails | None = None,
     check: Callable[[], None] = lambda: None,
 ) -> str:
     """Build export `export_id` (the `exports.build` task; `attempt` counts from 1).
@@ -223,6 +225,7 @@ def build_export(
             retention=retention,
             url_ttl=url_ttl,
             links=links,
+            emails=emails,
             check=check,
         )
     except (JobAborted, TransientFailure) as exc:
@@ -256,6 +259,7 @@ def _build(
     retention: dt.timedelta,
     url_ttl: dt.timedelta,
     links: AppLinks,
+    emails: ExportEmails | None,
     check: Callable[[], None],
 ) -> _Built:
     try:
@@ -277,6 +281,7 @@ def _build(
                 retention=retention,
                 url_ttl=url_ttl,
                 links=links,
+                emails=emails,
             )
     except TransientStorageError as exc:
         raise TransientFailure(str(exc)) from exc
@@ -318,6 +323,7 @@ def _store_and_complete(
     retention: dt.timedelta,
     url_ttl: dt.timedelta,
     links: AppLinks,
+    emails: ExportEmails | None,
 ) -> _Built:
     """Hand the written file to storage (replacing what a dead attempt stored), then mark the
     job complete and queue the "ready" notification in one transaction."""
@@ -362,6 +368,8 @@ def _store_and_complete(
             ],
             source="export",
         )
+        if emails is not None:
+            emails.queue(connection, job.id, job.user_id)
     return _Built(job.format, f"export {job.id} ({job.format}, {size} bytes) complete", size)
 
 
