@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request, Response, status
@@ -13,6 +15,8 @@ from starlette.exceptions import HTTPException
 
 from planner_jobs import __version__
 from planner_jobs.api import admin, exports, health, internal, push
+from planner_jobs.api.export_events import ExportWatch
+from planner_jobs.db.engine import libpq_url_of
 
 if TYPE_CHECKING:
     from planner_jobs.runtime import Runtime
@@ -20,13 +24,22 @@ if TYPE_CHECKING:
 
 def create_app(runtime: Runtime) -> FastAPI:
     """The HTTP API over `runtime`'s adapters; no state outside the returned app."""
+    watch = ExportWatch(libpq_url_of(runtime.direct_engine))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await watch.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="planner-jobs",
         version=__version__,
         description="Exports, push subscriptions and operations of the Proactive Planner's jobs.",
         openapi_url="/openapi.json",
     )
     app.state.runtime = runtime
+    app.state.export_watch = watch  # one LISTEN connection for every export event stream
     app.include_router(health.router)
     app.include_router(exports.router)
     app.include_router(push.router)

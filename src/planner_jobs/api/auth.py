@@ -53,10 +53,12 @@ def _unauthorized(detail: str) -> HTTPException:
 _bearer = HTTPBearer(auto_error=False, description="A JWT issued by the Proactive Planner")
 
 
-def current_user_id(
+async def token_user_id(
     runtime: RuntimeDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> uuid.UUID:
+    """The user the bearer token speaks for, checked without the database (for a route that
+    asks the database about the user anyway, or must not hold a thread: an event stream)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorized("missing bearer token")
     settings = runtime.settings
@@ -69,6 +71,13 @@ def current_user_id(
         )
     except InvalidToken as exc:
         raise _unauthorized(str(exc)) from None
+    return user_id
+
+
+def current_user_id(
+    runtime: RuntimeDep, user_id: Annotated[uuid.UUID, Depends(token_user_id)]
+) -> uuid.UUID:
+    """The token's user, who must exist."""
     with runtime.engine.connect() as connection:
         known = user_exists(connection, user_id)
     if not known:
@@ -77,6 +86,7 @@ def current_user_id(
 
 
 CurrentUserId = Annotated[uuid.UUID, Depends(current_user_id)]
+TokenUserId = Annotated[uuid.UUID, Depends(token_user_id)]
 
 # The OpenAPI answer of every route that takes `CurrentUserId`.
 UNAUTHORIZED: dict[int | str, dict[str, Any]] = {

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from fastapi.responses import FileResponse, JSONResponse
 
-from planner_jobs.api.auth import UNAUTHORIZED, CurrentUserId
+from planner_jobs.api.auth import UNAUTHORIZED, CurrentUserId, TokenUserId
 from planner_jobs.api.deps import RuntimeDep
+from planner_jobs.api.export_events import ExportEvents, ExportWatch, Following
 from planner_jobs.api.schemas import ExportConflictOut, ExportOut, ExportRequest, Problem
 from planner_jobs.db import exports as db
 from planner_jobs.domain.exports.formats import FORMATS
@@ -90,6 +92,49 @@ def get_export(export_id: uuid.UUID, user_id: CurrentUserId, runtime: RuntimeDep
     if job is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such export")
     return _out(runtime, job, now=dt.datetime.now(dt.UTC))
+
+
+async def _following(
+    export_id: uuid.UUID, user_id: TokenUserId, request: Request
+) -> AsyncIterator[Following]:
+    """The user's export and its changes, for as long as the stream lasts (404, before any
+    event is sent, when the user has no such export: a deleted user's token too, whose
+    exports went with them). No thread and no pooled connection is held for it."""
+    watch: ExportWatch = request.app.state.export_watch
+    async with watch.following(export_id, user_id=user_id) as following:
+        if following is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, "no such export")
+        yield following
+
+
+# The stream's refusals are JSON, as every route's (not its own media type, event-stream).
+_JSON_PROBLEM = {"application/json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+@router.get(
+    "/{export_id}/events",
+    response_class=ExportEvents,
+    status_code=status.HTTP_200_OK,
+    responses={
+        200: {
+            "description": "The export's status events, until a final one",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        401: {"description": UNAUTHORIZED[401]["description"], "content": _JSON_PROBLEM},
+        404: {"description": "No such export of the user's", "content": _JSON_PROBLEM},
+    },
+)
+async def export_events(
+    following: Annotated[Following, Depends(_following)], runtime: RuntimeDep
+) -> ExportEvents:
+    """Server-Sent Events: `status` with the export as `GET /api/exports/{id}` shows it, at once
+    and on each change of its status; the stream ends after a final one (complete, failed,
+    expired). A comment line at least every 15 s keeps it open."""
+    return ExportEvents(following, lambda job: _out(runtime, job, now=_now()))
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
 
 
 @router.get(

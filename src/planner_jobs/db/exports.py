@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 
 from planner_jobs.db.engine import database_now
 from planner_jobs.db.models import ExportJob
 
+FINAL_STATUSES = ("complete", "failed", "expired")  # nothing follows them
 ACTIVE_STATUSES = ("pending", "processing")  # an export on its way (one per user at a time)
 
 
@@ -77,6 +80,33 @@ def get_job(
         query = query.where(ExportJob.user_id == user_id)
     row = connection.execute(query).one_or_none()
     return None if row is None else _job(row)
+
+
+STATUS_CHANNEL = "planner_export_status"  # NOTIFY'd with the export's row (migration 0015)
+
+
+def announced_job(payload: str) -> ExportJobRow:
+    """The export as a notification of `STATUS_CHANNEL` carries it."""
+    row = json.loads(payload)
+    for instant in ("created_at", "completed_at", "expires_at"):
+        if row[instant] is not None:
+            row[instant] = dt.datetime.fromisoformat(row[instant])
+    row["id"], row["user_id"] = uuid.UUID(row["id"]), uuid.UUID(row["user_id"])
+    return ExportJobRow(**row)
+
+
+_JOBS_BY_ID = (
+    "SELECT id, user_id, format, status, created_at, completed_at, expires_at, storage_key,"
+    " error FROM export_jobs WHERE id = ANY(%s)"
+)
+
+
+async def jobs_by_id(
+    connection: psycopg.AsyncConnection[Any], ids: list[uuid.UUID]
+) -> list[ExportJobRow]:
+    """The exports `ids` (those that exist), on a connection of psycopg's own (a listener's)."""
+    cursor = await connection.execute(_JOBS_BY_ID, (ids,))
+    return [ExportJobRow(*row) for row in await cursor.fetchall()]
 
 
 def list_jobs(
