@@ -132,6 +132,14 @@ FORBIDDEN: tuple[tuple[str, tuple[str, ...], str], ...] = (
         "the database layer is below the job engine, the use cases and their entry points",
     ),
     ("cli", ("planner_jobs.db",), "the CLI goes through the use cases, not the queries"),
+    *(
+        (
+            adapter,
+            ("planner_jobs.db", "planner_jobs.engine", *ABOVE_THE_ENGINE),
+            "an adapter (export files, Web Push, e-mail) knows the domain and the settings only",
+        )
+        for adapter in ("storage", "push", "mail")
+    ),
 )
 ALLOWED = {
     # The CLI's one way into `db`: creating and checking the schema is a command of its own.
