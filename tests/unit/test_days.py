@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from planner_jobs.domain.days import (
+    date_at,
     day_bounds,
     day_start,
     days_to_close,
@@ -212,3 +213,46 @@ def test_any_sequence_of_sweeps_closes_the_dates_of_one_sweep_per_day_in_order(
         if due_at(first + dt.timedelta(days=n), zone) <= final
     ]
     assert closed == expected
+
+
+@pytest.mark.parametrize(
+    ("zone", "day", "boundary", "local_start"),
+    [
+        # New York springs forward at 02:00: 02:00 and 02:30 do not exist that day.
+        ("America/New_York", "2026-03-08", "02:30", "2026-03-08T03:00:00-04:00"),
+        ("America/New_York", "2026-03-08", "02:00", "2026-03-08T03:00:00-04:00"),
+        ("America/New_York", "2026-03-08", "01:59", "2026-03-08T01:59:00-05:00"),
+        # ...and falls back at 02:00: 01:30 happens twice, the first counts.
+        ("America/New_York", "2026-11-01", "01:30", "2026-11-01T01:30:00-04:00"),
+        # Lord Howe moves 30 minutes: 02:15 does not exist.
+        ("Australia/Lord_Howe", "2026-10-04", "02:15", "2026-10-04T02:30:00+11:00"),
+        # Santiago springs forward at midnight: the day starts at 01:00.
+        ("America/Santiago", "2026-09-06", "00:00", "2026-09-06T01:00:00-03:00"),
+        # Samoa skipped 30 December 2011: that date starts where 31 December does.
+        ("Pacific/Apia", "2011-12-30", "04:00", "2011-12-31T00:00:00+14:00"),
+        ("Asia/Kathmandu", "2026-06-01", "04:00", "2026-06-01T04:00:00+05:45"),
+    ],
+)
+def test_a_day_starts_at_the_users_boundary_or_the_first_instant_after_it(
+    zone: str, day: str, boundary: str, local_start: str
+) -> None:
+    start = day_start(
+        dt.date.fromisoformat(day), resolve_zone(zone), dt.time.fromisoformat(boundary)
+    )
+
+    assert start == dt.datetime.fromisoformat(local_start)
+
+
+def test_a_night_owls_date_runs_until_the_boundary_of_the_next_morning() -> None:
+    zone = resolve_zone("Europe/Paris")
+    four = dt.time(4)
+
+    assert date_at(dt.datetime.fromisoformat("2026-06-02T03:59:59+02:00"), zone, four) == dt.date(
+        2026, 6, 1
+    )
+    assert date_at(dt.datetime.fromisoformat("2026-06-02T04:00:00+02:00"), zone, four) == dt.date(
+        2026, 6, 2
+    )
+    assert due_at(dt.date(2026, 6, 1), zone, four) == dt.datetime.fromisoformat(
+        "2026-06-02T04:00:00+02:00"
+    )

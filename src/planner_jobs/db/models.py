@@ -42,6 +42,11 @@ NAMING_CONVENTION = {
 }
 
 CARRY_OVER_MODES = ("next_day", "inbox", "none")
+# A user the rollover has not planned yet: a new row, a zone or a day boundary that changed.
+UNPLANNED = (
+    "rollover_due_at IS NULL OR rollover_zone IS DISTINCT FROM timezone"
+    " OR rollover_day_starts_at IS DISTINCT FROM day_starts_at"
+)
 EXPORT_STATUSES = ("pending", "processing", "complete", "failed", "expired")
 STREAK_EFFECTS = tuple(effect.value for effect in StreakEffect)
 
@@ -78,15 +83,15 @@ class User(Base):
         CheckConstraint("streak_threshold BETWEEN 1 AND 100", name="streak_threshold_percent"),
         CheckConstraint(_in("carry_over", CARRY_OVER_MODES), name="carry_over_mode"),
         CheckConstraint("days_off BETWEEN 0 AND 127", name="days_off_mask"),
+        # A night owl's day may end at 04:00 the next morning; never past noon.
+        CheckConstraint("day_starts_at < '12:00'", name="day_starts_before_noon"),
         # The rollover tick finds its work through these two: users whose next day is due...
         Index("ix_users_rollover_due_at", "rollover_due_at"),
         # ...and users it has not planned yet (new rows, or a changed time zone).
         Index(
             "ix_users_rollover_unplanned",
             "id",
-            postgresql_where=text(
-                "rollover_due_at IS NULL OR rollover_zone IS DISTINCT FROM timezone"
-            ),
+            postgresql_where=text(UNPLANNED),
         ),
         # Operators count the users whose rollover failed and waits to be retried.
         Index(
@@ -116,10 +121,13 @@ class User(Base):
     vacation_end: Mapped[dt.date | None]
     quiet_hours_start: Mapped[dt.time | None]  # local wall-clock times; may wrap midnight
     quiet_hours_end: Mapped[dt.time | None]
+    day_starts_at: Mapped[dt.time] = mapped_column(server_default=text("'00:00'"))
     # Rollover bookkeeping, all nullable: NULL means "not planned yet", which the tick fixes.
     rollover_next_date: Mapped[dt.date | None]  # the first local date not yet closed
     rollover_due_at: Mapped[dt.datetime | None]  # when that date becomes due (its next midnight)
     rollover_zone: Mapped[str | None]  # the `timezone` value `rollover_due_at` was computed in
+    # ...and the `day_starts_at` value (a constant default: adding it rewrote no row)
+    rollover_day_starts_at: Mapped[dt.time] = mapped_column(server_default=text("'00:00'"))
     rollover_retry_at: Mapped[dt.datetime | None]  # after a failure: not before this instant
     rollover_error: Mapped[str | None]  # why the last attempt failed, for operators
 

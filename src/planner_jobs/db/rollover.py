@@ -43,6 +43,7 @@ class ClaimedUser:
     carry_over: CarryOver
     next_date: dt.date | None
     protection: Protection  # as the row is now: each date it closes reads it so
+    day_starts_at: dt.time = dt.time(0)  # the user's boundary between two dates
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class Progress:
     next_date: dt.date
     due_at: dt.datetime
     zone: str
+    day_starts_at: dt.time = dt.time(0)
 
 
 def _closing_rows(closings: Sequence[Closing], *columns: str) -> sa.TableValuedAlias:
@@ -145,9 +147,12 @@ def has_work(now: dt.datetime) -> ColumnElement[bool]:
     return sa.or_(User.rollover_due_at <= now, _UNPLANNED)
 
 
-# Not planned yet: a new row, or a zone that changed (partial index ix_users_rollover_unplanned).
+# Not planned yet: a new row, or a zone or a day boundary that changed (partial index
+# ix_users_rollover_unplanned).
 _UNPLANNED = sa.or_(
-    User.rollover_due_at.is_(None), User.rollover_zone.is_distinct_from(User.timezone)
+    User.rollover_due_at.is_(None),
+    User.rollover_zone.is_distinct_from(User.timezone),
+    User.rollover_day_starts_at.is_distinct_from(User.day_starts_at),
 )
 
 
@@ -195,6 +200,7 @@ def _claim(
             User.days_off,
             User.vacation_start,
             User.vacation_end,
+            User.day_starts_at,
         )
         .where(where)
         .limit(limit)
@@ -213,6 +219,7 @@ def _claim(
                 vacation_start=row.vacation_start,
                 vacation_end=row.vacation_end,
             ),
+            day_starts_at=row.day_starts_at,
         )
         for row in connection.execute(query)
     ]
@@ -463,6 +470,7 @@ def save_progress(connection: sa.Connection, progress: Sequence[Progress]) -> No
         next_date=(sa.Date(), [p.next_date for p in progress]),
         due_at=(sa.DateTime(timezone=True), [p.due_at for p in progress]),
         zone=(sa.Text(), [p.zone for p in progress]),
+        day_starts_at=(sa.Time(), [p.day_starts_at for p in progress]),
     )
     connection.execute(
         sa.update(User)
@@ -471,6 +479,7 @@ def save_progress(connection: sa.Connection, progress: Sequence[Progress]) -> No
             rollover_next_date=rows.c.next_date,
             rollover_due_at=rows.c.due_at,
             rollover_zone=rows.c.zone,
+            rollover_day_starts_at=rows.c.day_starts_at,
             rollover_retry_at=None,
             rollover_error=None,
         )

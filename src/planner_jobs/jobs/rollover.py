@@ -288,6 +288,7 @@ def close_batch(
             created_at=user.created_at,
             next_date=user.next_date,
             now=now,
+            starts=user.day_starts_at,
             limit=max_days,
         )
         for user in users
@@ -345,8 +346,14 @@ def _progress(user: db.ClaimedUser, plan: DaysToClose, *, steps_done: int) -> db
         next_date, next_due = plan.next_date, plan.next_due_at
     else:
         next_date = plan.days[steps_done]
-        next_due = due_at(next_date, plan.zone)
-    return db.Progress(user_id=user.id, next_date=next_date, due_at=next_due, zone=user.timezone)
+        next_due = due_at(next_date, plan.zone, plan.starts)
+    return db.Progress(
+        user_id=user.id,
+        next_date=next_date,
+        due_at=next_due,
+        zone=user.timezone,
+        day_starts_at=plan.starts,
+    )
 
 
 def _close_step(
@@ -364,7 +371,7 @@ def _close_step(
     for user in users:
         plan = plans[user.id]
         day = plan.days[step]
-        start, end = day_bounds(day, plan.zone)
+        start, end = day_bounds(day, plan.zone, plan.starts)
         closings.append(
             db.Closing(user_id=user.id, day=day, start=start, end=end, carry_over=user.carry_over)
         )
