@@ -16,6 +16,10 @@ set-based SQL baseline of the same rules (a fourth clone: the history rows, the 
 routine steps reset and the unfinished tasks carried, in the same batches on as many
 connections, written the obvious way): WAL bytes (after a CHECKPOINT, on the bench's own server),
 the server's CPU time, and the rows and index entries written, per user-day, side by side.
+
+And the users' own day boundaries (issue 24): two more clones whose users were created at noon,
+one with every user's day starting at midnight, one with random `day_starts_at` values (00:00
+to 11:59), both swept at 12:00:30 the next day (every user closes the one date), side by side.
 """
 
 from __future__ import annotations
@@ -76,6 +80,29 @@ INSERT INTO routine_tasks (routine_id, title, position, completed, completed_at)
 INSERT INTO streaks (user_id, current, longest)
     SELECT id, 1 + abs(hashtext(id::text)) % 20, 20 FROM users;
 """
+# Created at noon, when every boundary of the morning has passed: each user's first date is
+# the bench's day whatever its boundary, and one sweep after the next noon closes just it.
+NOON = """
+UPDATE users SET created_at = :created;
+UPDATE users
+   SET day_starts_at = make_time(abs(hashtext(email)) % 12, abs(hashtext(email || 'm')) % 60, 0)
+ WHERE :boundaries
+"""
+NOON_CREATED = dt.datetime(2026, 3, 7, 12, tzinfo=dt.UTC)
+NOON_NOW = dt.datetime(2026, 3, 8, 12, 0, 30, tzinfo=dt.UTC)
+
+
+def created_at_noon(url: str, *, boundaries: bool) -> None:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        for statement in NOON.split(";"):
+            connection.execute(
+                sa.text(statement), {"created": NOON_CREATED, "boundaries": boundaries}
+            )
+    engine.dispose()
+    vacuum_analyze(url)
+
+
 # The same users with the protections the main app may set: random weekdays off, a vacation
 # for a quarter of them around the closed day, and 0 to 2 freezes held.
 PROTECT = """
@@ -122,11 +149,11 @@ def seed(url: str, users: int) -> float:
     return time.perf_counter() - started
 
 
-def phase_sweep(url: str) -> dict[str, object]:
+def phase_sweep(url: str, now: dt.datetime = NOW) -> dict[str, object]:
     engine = create_engine(url)
     clock = SqlClock(engine)
     started = time.perf_counter()
-    summary = sweep(engine, now=NOW, default_threshold=75)
+    summary = sweep(engine, now=now, default_threshold=75)
     seconds = time.perf_counter() - started
     return {
         "users": summary.users,
@@ -332,10 +359,12 @@ def main() -> None:
     parser.add_argument("--url", default=None, help="a server to use instead of an embedded one")
     parser.add_argument("--phase", choices=["sweep", "naive", "baseline"], help=argparse.SUPPRESS)
     parser.add_argument("--database", help=argparse.SUPPRESS)
+    parser.add_argument("--now", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
     if args.phase == "sweep":
-        print(json.dumps(phase_sweep(args.database)))
+        now = dt.datetime.fromisoformat(args.now) if args.now else NOW
+        print(json.dumps(phase_sweep(args.database, now)))
         return
     if args.phase == "naive":
         print(json.dumps(phase_naive(args.database, args.naive_users)))
@@ -349,12 +378,20 @@ def main() -> None:
         print(f"seeding {args.users:,} users (5 plan tasks, 5 routine steps each)...", flush=True)
         took = seed(database_url(server_url, seed_name), args.users)
         print(f"  seeded in {took:.1f} s")
-        names = [create_database(server_url, template=seed_name) for _ in range(4)]
+        names = [create_database(server_url, template=seed_name) for _ in range(6)]
         try:
-            fast_url, naive_url, protected_url, baseline_url = (
+            fast_url, naive_url, protected_url, baseline_url, midnight_url, boundary_url = (
                 database_url(server_url, n) for n in names
             )
             protect(protected_url)
+            created_at_noon(midnight_url, boundaries=False)
+            created_at_noon(boundary_url, boundaries=True)
+            at_noon = ["--phase", "sweep", "--now", NOON_NOW.isoformat(), "--database"]
+            midnight = run_phase(__file__, *at_noon, midnight_url)
+            boundary = run_phase(__file__, *at_noon, boundary_url)
+            same_day_closed = history_digest(midnight_url, None) == history_digest(
+                boundary_url, None
+            )
             meter = WriteMeter(fast_url)
             meter.start()
             fast = run_phase(__file__, "--phase", "sweep", "--database", fast_url)
@@ -404,6 +441,15 @@ def main() -> None:
     )
     for statement, seconds in protected["top"]:  # type: ignore[attr-defined]
         print(f"    {seconds:6.2f} s  {statement}")
+
+    midnight_rate = midnight["users"] / midnight["seconds"]  # type: ignore[operator]
+    boundary_rate = boundary["users"] / boundary["seconds"]  # type: ignore[operator]
+    print(
+        f"users' own day boundaries: every day at midnight {midnight['users']:,} users in"
+        f" {midnight['seconds']:.2f} s = {midnight_rate:,.0f} users/s; random day_starts_at"
+        f" {boundary['users']:,} in {boundary['seconds']:.2f} s = {boundary_rate:,.0f} users/s"
+        f" ({boundary_rate / midnight_rate:.0%}; goal >= 90%); same rows: {same_day_closed}"
+    )
 
     baseline_rate = baseline["users"] / baseline["seconds"]  # type: ignore[operator]
     days = int(fast["user_days"])  # type: ignore[call-overload]

@@ -5,7 +5,7 @@ One `Metrics` object is built by the composition root and handed to whatever rec
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class Metrics:
@@ -36,6 +36,11 @@ class Metrics:
             "E-mails this process tried to send, by outcome (sent; retry: a temporary failure,"
             " tried again later; failed: refused for good, or given up).",
             ["outcome"],
+            registry=self.registry,
+        )
+        self.export_event_streams = Gauge(
+            "planner_jobs_export_event_streams",
+            "Export event streams (GET /api/exports/{id}/events) open on this API process.",
             registry=self.registry,
         )
         self.rollover_user_days = Counter(

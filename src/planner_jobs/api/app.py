@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 def create_app(runtime: Runtime) -> FastAPI:
     """The HTTP API over `runtime`'s adapters; no state outside the returned app."""
     watch = ExportWatch(libpq_url_of(runtime.direct_engine))
+    runtime.metrics.export_event_streams.set_function(lambda: watch.streams)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
