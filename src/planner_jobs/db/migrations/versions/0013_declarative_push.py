@@ -36,9 +36,6 @@ down_revision = "0012"
 branch_labels = None
 depends_on = None
 
-MAX_PLAINTEXT = 3993  # bytes of JSON text one aes128gcm record of 4096 bytes holds
-MAX_TTL = 28 * 24 * 3600
-MAX_DEPTH = 32
 MAX_BADGE = 2**64 - 1  # the Push API's app_badge: a 64-bit unsigned integer
 
 
@@ -139,78 +136,31 @@ def functions(schema: str) -> list[str]:
     ]
 
 
+# Where revision 0010's `planner_notification_check()` measures the payload: the declarative
+# rules come just before, once its nesting is known to be sane.
+_SIZE_STEP = "            -- PostgreSQL's rendering, whose spaces the sender drops"
+
+
 def check_function(schema: str, *, declarative: bool) -> str:
     """`planner_notification_check()` as revision 0010 made it, and with the declarative form's
-    rules (`declarative`) after the payload's nesting is known to be sane."""
-    declarative_step = (
-        f"""
-            IF payload->'web_push' = '8030'::jsonb THEN
+    rules (`declarative`) before the payload is measured."""
+    [earlier] = [
+        str(definition)
+        for definition in _revision("0010_commit_without_notify.py").notification_functions(schema)
+        if "FUNCTION planner_notification_check(" in definition
+    ]
+    earlier = earlier.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+    if not declarative:
+        return earlier
+    assert earlier.count(_SIZE_STEP) == 1, "revision 0010's text is what this one amends"
+    step = f"""            IF payload->'web_push' = '8030'::jsonb THEN
                 problem := {schema}.planner_declarative_problem(payload);
                 IF problem IS NOT NULL THEN
                     RETURN;
                 END IF;
-            END IF;"""
-        if declarative
-        else ""
-    )
-    return f"""
-        CREATE OR REPLACE FUNCTION planner_notification_check(
-            user_id uuid, payload jsonb, urgency text, topic text, ttl integer,
-            dedupe_key text, OUT problem text, OUT body text
-        )
-        LANGUAGE plpgsql STABLE AS $$
-        BEGIN
-            IF user_id IS NULL THEN
-                problem := 'user_id: is required';
-                RETURN;
             END IF;
-            IF NOT EXISTS (SELECT FROM {schema}.users WHERE users.id = user_id) THEN
-                problem := format('user_id: there is no user %s', user_id);
-                RETURN;
-            END IF;
-            IF payload IS NULL OR jsonb_typeof(payload) <> 'object' THEN
-                problem := 'payload: must be a JSON object';
-                RETURN;
-            END IF;
-            -- An object or array at level {MAX_DEPTH} (the payload is level 0 of the path) is
-            -- the {MAX_DEPTH + 1}th nested one; the path looks no deeper than that.
-            IF jsonb_path_exists(payload,
-                'strict $.**{{{MAX_DEPTH}}} ? (@.type() == "object" || @.type() == "array")')
-            THEN
-                problem := 'payload: must not be nested deeper than {MAX_DEPTH} levels';
-                RETURN;
-            END IF;{declarative_step}
-            -- PostgreSQL's rendering, whose spaces the sender drops (what the browser gets);
-            -- only one long enough to be refused is compacted here, to measure it exactly.
-            body := payload::text;
-            IF octet_length(body) > {MAX_PLAINTEXT}
-               AND octet_length({schema}.planner_json_compact(payload)) > {MAX_PLAINTEXT} THEN
-                problem := format(
-                    'payload: is %s bytes of JSON; at most {MAX_PLAINTEXT} fit in a push message',
-                    octet_length({schema}.planner_json_compact(payload)));
-                RETURN;
-            END IF;
-            IF urgency IS NOT NULL AND urgency NOT IN ('very-low', 'low', 'normal', 'high') THEN
-                problem := format('urgency: must be one of very-low, low, normal, high, not %s',
-                                  quote_literal(urgency));
-                RETURN;
-            END IF;
-            IF topic IS NOT NULL AND topic !~ '^[A-Za-z0-9_-]{{1,32}}$' THEN
-                problem := format(
-                    'topic: must be 1 to 32 characters of A-Z, a-z, 0-9, ''-'' and ''_'', not %s',
-                    quote_literal(topic));
-                RETURN;
-            END IF;
-            IF ttl IS NOT NULL AND (ttl < 0 OR ttl > {MAX_TTL}) THEN
-                problem := format('ttl: must be 0 to {MAX_TTL} seconds, not %s', ttl);
-                RETURN;
-            END IF;
-            IF dedupe_key IS NOT NULL AND char_length(dedupe_key) NOT BETWEEN 1 AND 200 THEN
-                problem := 'dedupe_key: must be 1 to 200 characters';
-                RETURN;
-            END IF;
-        END $$
-        """
+"""
+    return earlier.replace(_SIZE_STEP, step + _SIZE_STEP)
 
 
 def _revision(name: str) -> ModuleType:
