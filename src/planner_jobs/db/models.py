@@ -198,11 +198,31 @@ class DailyRoutine(Base):
     created_at: Mapped[dt.datetime] = created_at()
 
 
+ROUTINE_REMINDER_UNPLANNED = (
+    "remind_time IS NOT NULL"
+    " AND (reminder_at IS NULL OR reminder_time IS DISTINCT FROM remind_time)"
+)
+
+
 class RoutineTask(Base):
     __tablename__ = "routine_tasks"
-    # Every routine task is unchecked every night: free space on each page lets PostgreSQL
-    # update it in place (a HOT update, no index entries written).
-    __table_args__ = {"postgresql_with": {"fillfactor": 80}}  # noqa: RUF012
+    __table_args__ = (
+        # The reminders sweep finds its routine tasks through these two: a reminder due...
+        Index(
+            "ix_routine_tasks_reminder_at",
+            "reminder_at",
+            postgresql_where=text("remind_time IS NOT NULL"),
+        ),
+        # ...and a reminder not planned yet (new, or its time changed).
+        Index(
+            "ix_routine_tasks_reminder_unplanned",
+            "id",
+            postgresql_where=text(ROUTINE_REMINDER_UNPLANNED),
+        ),
+        # Every routine task is unchecked every night: free space on each page lets PostgreSQL
+        # update it in place (a HOT update, no index entries written).
+        {"postgresql_with": {"fillfactor": 80}},
+    )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     routine_id: Mapped[uuid.UUID] = mapped_column(
@@ -212,6 +232,12 @@ class RoutineTask(Base):
     position: Mapped[int] = mapped_column(server_default=text("0"))
     completed: Mapped[bool] = mapped_column(server_default=text("false"))
     completed_at: Mapped[dt.datetime | None]
+    remind_time: Mapped[dt.time | None]  # local wall-clock time of the daily reminder
+    # Reminder bookkeeping, all nullable: the user's date of the next reminder, its instant, and
+    # the `remind_time` it was planned from.
+    reminder_date: Mapped[dt.date | None]
+    reminder_at: Mapped[dt.datetime | None]
+    reminder_time: Mapped[dt.time | None]
 
 
 class ActivityLog(Base):

@@ -1,4 +1,5 @@
-"""Task reminders: the tasks whose reminder is due, and which `remind_at` each was handled for."""
+"""Reminders: the tasks whose reminder is due, and which `remind_at` each was handled for; the
+routine tasks whose daily reminder is due, and when each falls next."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from planner_jobs.db import arrays
-from planner_jobs.db.models import Task
+from planner_jobs.db.models import RoutineTask, Task
+from planner_jobs.domain.streaks import Protection
 
 
 @dataclass(frozen=True)
@@ -57,4 +59,92 @@ def mark_reminded(connection: sa.Connection, reminders: Sequence[DueReminder]) -
     )
     connection.execute(
         sa.update(Task).where(Task.id == rows.c.task_id).values(reminded_for=rows.c.remind_at)
+    )
+
+
+# --- routine reminders ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoutineReminder:
+    """A routine task whose reminder is due or not planned yet, with what decides it."""
+
+    task_id: uuid.UUID
+    user_id: uuid.UUID
+    title: str
+    remind_time: dt.time
+    completed: bool
+    completed_at: dt.datetime | None
+    pending: dt.date | None  # the date planned; None when not planned for this `remind_time`
+    timezone: str
+    day_starts_at: dt.time
+    protection: Protection
+
+
+_ROUTINE_DUE = sa.text(
+    """
+    SELECT t.id, r.user_id, t.title, t.remind_time, t.completed, t.completed_at,
+           CASE WHEN t.reminder_time = t.remind_time THEN t.reminder_date END AS pending,
+           u.timezone, u.day_starts_at, u.days_off, u.vacation_start, u.vacation_end
+      FROM routine_tasks t
+      JOIN daily_routines r ON r.id = t.routine_id
+      JOIN users u ON u.id = r.user_id
+     WHERE (t.remind_time IS NOT NULL AND t.reminder_at <= :now)
+        OR (t.remind_time IS NOT NULL  -- ix_routine_tasks_reminder_unplanned's predicate
+            AND (t.reminder_at IS NULL OR t.reminder_time IS DISTINCT FROM t.remind_time))
+     LIMIT :limit
+       FOR UPDATE OF t SKIP LOCKED
+    """
+)
+
+
+def claim_routine_reminders(
+    connection: sa.Connection, *, now: dt.datetime, limit: int
+) -> list[RoutineReminder]:
+    """Lock up to `limit` routine tasks whose reminder is due at `now`, or not planned yet;
+    each branch is served by its partial index."""
+    return [
+        RoutineReminder(
+            task_id=row.id,
+            user_id=row.user_id,
+            title=row.title,
+            remind_time=row.remind_time,
+            completed=row.completed,
+            completed_at=row.completed_at,
+            pending=row.pending,
+            timezone=row.timezone,
+            day_starts_at=row.day_starts_at,
+            protection=Protection(row.days_off, row.vacation_start, row.vacation_end),
+        )
+        for row in connection.execute(_ROUTINE_DUE, {"now": now, "limit": limit})
+    ]
+
+
+@dataclass(frozen=True)
+class RoutinePlan:
+    task_id: uuid.UUID
+    day: dt.date
+    at: dt.datetime
+    remind_time: dt.time
+
+
+def plan_routine_reminders(connection: sa.Connection, plans: Sequence[RoutinePlan]) -> None:
+    """Record each routine task's next reminder: its date, instant and the time it is for."""
+    if not plans:
+        return
+    rows = arrays.rows(
+        "planned",
+        task_id=(sa.Uuid(), [p.task_id for p in plans]),
+        day=(sa.Date(), [p.day for p in plans]),
+        at=(sa.DateTime(timezone=True), [p.at for p in plans]),
+        remind_time=(sa.Time(), [p.remind_time for p in plans]),
+    )
+    connection.execute(
+        sa.update(RoutineTask)
+        .where(RoutineTask.id == rows.c.task_id)
+        .values(
+            reminder_date=rows.c.day,
+            reminder_at=rows.c.at,
+            reminder_time=rows.c.remind_time,
+        )
     )
