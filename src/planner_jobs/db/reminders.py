@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from planner_jobs.db import arrays
 from planner_jobs.db.models import RoutineTask, Task
@@ -81,7 +82,29 @@ class RoutineReminder:
     protection: Protection
 
 
-_ROUTINE_DUE = sa.text(
+# Each branch off its own partial index, and locked there: a due reminder in the order of its
+# instant (one handled moves to the next day, out of the range), then those not planned yet.
+# A single statement joining users first walked, batch after batch, past every user already
+# handled (measured: 100,000 reminders in 45 s, each batch slower than the one before).
+_DUE_IDS = sa.text(
+    """
+    SELECT id FROM routine_tasks
+     WHERE remind_time IS NOT NULL AND reminder_at <= :now
+     ORDER BY reminder_at
+     LIMIT :limit
+       FOR UPDATE SKIP LOCKED
+    """
+)
+_UNPLANNED_IDS = sa.text(
+    """
+    SELECT id FROM routine_tasks
+     WHERE remind_time IS NOT NULL  -- ix_routine_tasks_reminder_unplanned's predicate
+       AND (reminder_at IS NULL OR reminder_time IS DISTINCT FROM remind_time)
+     LIMIT :limit
+       FOR UPDATE SKIP LOCKED
+    """
+)
+_ROUTINE_DETAILS = sa.text(
     """
     SELECT t.id, r.user_id, t.title, t.remind_time, t.completed, t.completed_at,
            CASE WHEN t.reminder_time = t.remind_time THEN t.reminder_date END AS pending,
@@ -89,20 +112,21 @@ _ROUTINE_DUE = sa.text(
       FROM routine_tasks t
       JOIN daily_routines r ON r.id = t.routine_id
       JOIN users u ON u.id = r.user_id
-     WHERE (t.remind_time IS NOT NULL AND t.reminder_at <= :now)
-        OR (t.remind_time IS NOT NULL  -- ix_routine_tasks_reminder_unplanned's predicate
-            AND (t.reminder_at IS NULL OR t.reminder_time IS DISTINCT FROM t.remind_time))
-     LIMIT :limit
-       FOR UPDATE OF t SKIP LOCKED
+     WHERE t.id = ANY(:ids)
     """
-)
+).bindparams(sa.bindparam("ids", type_=ARRAY(sa.Uuid())))
 
 
 def claim_routine_reminders(
     connection: sa.Connection, *, now: dt.datetime, limit: int
 ) -> list[RoutineReminder]:
-    """Lock up to `limit` routine tasks whose reminder is due at `now`, or not planned yet;
-    each branch is served by its partial index."""
+    """Lock up to `limit` routine tasks whose reminder is due at `now`, or not planned yet
+    (others' locked ones are skipped), with what decides each."""
+    ids = list(connection.scalars(_DUE_IDS, {"now": now, "limit": limit}))
+    if len(ids) < limit:
+        ids += connection.scalars(_UNPLANNED_IDS, {"limit": limit - len(ids)})
+    if not ids:
+        return []
     return [
         RoutineReminder(
             task_id=row.id,
@@ -116,7 +140,7 @@ def claim_routine_reminders(
             day_starts_at=row.day_starts_at,
             protection=Protection(row.days_off, row.vacation_start, row.vacation_end),
         )
-        for row in connection.execute(_ROUTINE_DUE, {"now": now, "limit": limit})
+        for row in connection.execute(_ROUTINE_DETAILS, {"ids": ids})
     ]
 
 

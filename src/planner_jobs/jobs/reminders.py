@@ -27,7 +27,9 @@ from planner_jobs.metrics import Metrics
 
 events = logs.events(__name__)
 
-BATCH_SIZE = 1000  # reminders per transaction
+# Reminders per transaction: 100,000 routine reminders due at once went out at 7,300/s in
+# batches of 1,000 and 9,000/s in batches of 5,000 (bench/reminders.py).
+BATCH_SIZE = 5000
 
 
 @dataclass(frozen=True)
