@@ -85,6 +85,8 @@ class ExportWatch:
         finally:
             if ask in self._asks:
                 self._asks.remove(ask)
+            if following is None and ask.answer.done() and not ask.answer.cancelled():
+                following = ask.answer.result()  # answered as its request was cancelled
             if following is not None:
                 self._forget(following)
 

@@ -82,18 +82,16 @@ async def send_due(
     app_url: str | None,
     metrics: Metrics | None = None,
     pooled: bool = False,
-    mailer: Mailer | None = None,
 ) -> EmailSummary:
     """Send every export e-mail that is due (the `emails.send` task), over one connection to
-    the mail server (`mailer`, or one of `server`'s). Raises `RetryLater` when some wait for a
-    later attempt."""
+    the mail server. Raises `RetryLater` when some wait for a later attempt."""
     summary = EmailSummary()
     resume_at: dt.datetime | None = None
     connection = await psycopg.AsyncConnection.connect(
         make_conninfo(libpq_url_of(engine), **connect_kwargs("planner-jobs mail", pooled=pooled)),
         **driver_kwargs(pooled=pooled),
     )
-    async with connection, mailer or Mailer(server) as sending:
+    async with connection, Mailer(server) as sending:
         while True:
             async with connection.transaction():
                 waiting = await db.claim(connection)
