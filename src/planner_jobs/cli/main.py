@@ -68,6 +68,15 @@ def migrated_runtime(settings: Settings, *, periodic: bool = False) -> Iterator[
         yield runtime
 
 
+def _migrate(runtime: Runtime) -> str:
+    """Bring the schema up to date, telling the database's rules whether it serves development
+    (where a link in a notification may be plain http:); the one-line summary."""
+    from planner_jobs.db.migrate import migrate
+
+    development = runtime.settings.env == "development"
+    return migrate(runtime.direct_engine, development=development).summary()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="planner-jobs")
 def cli() -> None:
@@ -100,7 +109,6 @@ def run(host: str | None, port: int | None) -> None:
 
     Ctrl-C or SIGTERM stops it gracefully.
     """
-    from planner_jobs.db.migrate import migrate
     from planner_jobs.engine.worker import ONE_MACHINE
     from planner_jobs.runtime import open_runtime
     from planner_jobs.service import bind_socket, serve
@@ -108,11 +116,7 @@ def run(host: str | None, port: int | None) -> None:
     settings = settings_of_command(host=host, port=port)
     sock = bind_socket(settings.host, settings.port)
     with open_runtime(settings) as runtime:
-        logging.getLogger("planner_jobs").info(
-            migrate(
-                runtime.direct_engine, development=runtime.settings.env == "development"
-            ).summary()
-        )
+        logging.getLogger("planner_jobs").info(_migrate(runtime))
         asyncio.run(serve(runtime, api_socket=sock, workers=ONE_MACHINE))
 
 
@@ -125,7 +129,6 @@ def demo(host: str | None, port: int | None) -> None:
     on PLANNER_HOST:PLANNER_PORT, 127.0.0.1:8000 unless told). The dashboard (/admin) shows
     closed user-days, sent reminders and the export within a minute.
     """
-    from planner_jobs.db.migrate import migrate
     from planner_jobs.demo import ZONES, DemoReceiver, seed
     from planner_jobs.engine.worker import ONE_MACHINE
     from planner_jobs.jobs import exports
@@ -140,11 +143,7 @@ def demo(host: str | None, port: int | None) -> None:
     sock = bind_socket(settings.host, settings.port)
     say = logging.getLogger("planner_jobs.demo").info
     with receiver.serving(), open_runtime(settings) as runtime:
-        say(
-            migrate(
-                runtime.direct_engine, development=runtime.settings.env == "development"
-            ).summary()
-        )
+        say(_migrate(runtime))
         users = seed(runtime.engine, receiver, now=dt.datetime.now(dt.UTC))
         export = exports.request_export(runtime.engine, users[0], "json").job
         say(
@@ -161,15 +160,10 @@ def demo(host: str | None, port: int | None) -> None:
 @cli.command(name="migrate")
 def migrate_command() -> None:
     """Create or upgrade the database schema (idempotent)."""
-    from planner_jobs.db.migrate import migrate
     from planner_jobs.runtime import open_runtime
 
     with open_runtime(settings_of_command(), periodic=False) as runtime:
-        click.echo(
-            migrate(
-                runtime.direct_engine, development=runtime.settings.env == "development"
-            ).summary()
-        )
+        click.echo(_migrate(runtime))
 
 
 @cli.command()

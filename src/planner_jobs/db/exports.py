@@ -96,8 +96,8 @@ def announced_job(payload: str) -> ExportJobRow:
 
 
 _JOBS_BY_ID = (
-    "SELECT id, user_id, format, status, created_at, completed_at, expires_at, storage_key,"
-    " error FROM export_jobs WHERE id = ANY(%s)"
+    f"SELECT {', '.join(column.name for column in _JOB_COLUMNS)}"  # noqa: S608 (our columns)
+    " FROM export_jobs WHERE id = ANY(%s)"
 )
 
 

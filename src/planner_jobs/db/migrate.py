@@ -78,7 +78,8 @@ def migrate(
         before = current_revision(connection)
         command.upgrade(alembic_config(connection), revision)
         after = current_revision(connection)
-        if development is not None and after is not None and after >= "0013":
+        has_settings = connection.scalar(sa.text("SELECT to_regclass('planner_settings')"))
+        if development is not None and has_settings is not None:
             connection.execute(
                 sa.text(
                     "UPDATE planner_settings SET development = :development"

@@ -42,13 +42,18 @@ def reminder_key(task_id: uuid.UUID, remind_at: dt.datetime) -> str:
 def reminder_payload(task_id: uuid.UUID, title: str, remind_at: dt.datetime) -> dict[str, Any]:
     """What the browser shows: the task's title (shortened), tagged so a newer reminder of the
     same task replaces the older one."""
-    short = title if len(title) <= MAX_TITLE else title[: MAX_TITLE - 1] + "…"
+    short = _shortened(title)
     return {
         "title": f"Reminder: {short}",
         "body": short,
         "tag": f"task-{task_id}",
         "data": {"taskId": str(task_id), "remindAt": remind_at.isoformat()},
     }
+
+
+def _shortened(title: str) -> str:
+    """A title as a reminder repeats it: at most `MAX_TITLE` characters."""
+    return title if len(title) <= MAX_TITLE else title[: MAX_TITLE - 1] + "…"
 
 
 # --- routine reminders ------------------------------------------------------------------------
@@ -141,7 +146,7 @@ def routine_topic(routine_task_id: uuid.UUID) -> str:
 
 
 def routine_payload(routine_task_id: uuid.UUID, title: str, day: dt.date) -> dict[str, Any]:
-    short = title if len(title) <= MAX_TITLE else title[: MAX_TITLE - 1] + "…"
+    short = _shortened(title)
     return {
         "title": f"Routine: {short}",
         "body": f"Time for {short}",
