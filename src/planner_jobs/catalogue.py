@@ -222,12 +222,14 @@ def _rollover_work(c: Collaborators, now: dt.datetime) -> int:
 
 
 def _reminders(c: Collaborators, now: dt.datetime, on_batch: Progress | None) -> Summary:
-    """Queue the notifications of the task reminders due at NOW."""
+    """Queue the notifications of the task reminders, routine reminders and streak nudges due
+    at NOW."""
     return reminders.send_reminders(
         c.engine,
         now=now,
         grace=dt.timedelta(seconds=c.settings.reminder_grace),
         links=AppLinks(c.settings.app_url),
+        default_threshold=c.settings.streak_threshold,
         metrics=c.metrics,
     )
 

@@ -15,6 +15,7 @@ from planner_jobs.domain.streaks import (
     effective_threshold,
     meets_goal,
     score,
+    tasks_to_goal,
 )
 from tests.streak_model import Day, reference
 
@@ -200,3 +201,16 @@ def test_the_rules_agree_with_the_reference_model(
         expected.longest,
         expected.freezes,
     )
+
+
+@given(st.integers(0, 40), st.integers(0, 40), st.integers(1, 100))
+def test_tasks_to_goal_is_the_fewest_more_completions_that_meet_it(
+    done: int, more: int, threshold: int
+) -> None:
+    total = done + more
+    remaining = tasks_to_goal(done, total, threshold)
+    if total == 0:
+        assert remaining == 1  # nothing planned: one task, planned and done
+        return
+    assert meets_goal(done + remaining, total, threshold)
+    assert remaining == 0 or not meets_goal(done + remaining - 1, total, threshold)

@@ -77,6 +77,12 @@ def user_fk() -> Mapped[uuid.UUID]:
     return mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
 
 
+STREAK_NUDGE_UNPLANNED = (
+    "streak_reminder_at IS NOT NULL"
+    " AND (streak_nudge_at IS NULL OR streak_nudge_time IS DISTINCT FROM streak_reminder_at)"
+)
+
+
 class User(Base):
     __tablename__ = "users"
     __table_args__ = (
@@ -98,6 +104,15 @@ class User(Base):
             "ix_users_rollover_retry_at",
             "rollover_retry_at",
             postgresql_where=text("rollover_retry_at IS NOT NULL"),
+        ),
+        # The reminders sweep finds the streak nudges due, and those not planned yet.
+        Index(
+            "ix_users_streak_nudge_at",
+            "streak_nudge_at",
+            postgresql_where=text("streak_reminder_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_users_streak_nudge_unplanned", "id", postgresql_where=text(STREAK_NUDGE_UNPLANNED)
         ),
         # Token cleanup reads only the users holding a token with an expiry.
         Index(
@@ -122,6 +137,7 @@ class User(Base):
     quiet_hours_start: Mapped[dt.time | None]  # local wall-clock times; may wrap midnight
     quiet_hours_end: Mapped[dt.time | None]
     day_starts_at: Mapped[dt.time] = mapped_column(server_default=text("'00:00'"))
+    streak_reminder_at: Mapped[dt.time | None]  # local time of the streak-at-risk nudge
     # Rollover bookkeeping, all nullable: NULL means "not planned yet", which the tick fixes.
     rollover_next_date: Mapped[dt.date | None]  # the first local date not yet closed
     rollover_due_at: Mapped[dt.datetime | None]  # when that date becomes due (its next midnight)
@@ -130,6 +146,11 @@ class User(Base):
     rollover_day_starts_at: Mapped[dt.time] = mapped_column(server_default=text("'00:00'"))
     rollover_retry_at: Mapped[dt.datetime | None]  # after a failure: not before this instant
     rollover_error: Mapped[str | None]  # why the last attempt failed, for operators
+    # Streak nudge bookkeeping (as routine tasks' reminders): the user's date of the next nudge,
+    # its instant, and the `streak_reminder_at` it was planned from.
+    streak_nudge_date: Mapped[dt.date | None]
+    streak_nudge_at: Mapped[dt.datetime | None]
+    streak_nudge_time: Mapped[dt.time | None]
 
 
 class TodaysPlan(Base):

@@ -70,6 +70,53 @@ def routine_reminder_at(
     return day_start(calendar, zone, remind_time)
 
 
+class Timing(enum.StrEnum):
+    """Where a daily reminder stands at the sweep's `now`."""
+
+    DUE = "due"  # its instant has come, within the grace
+    LATE = "late"  # past the grace: skipped, not sent late
+    WAIT = "wait"  # not yet: only (re)planned
+
+
+@dataclass(frozen=True)
+class DailySlot:
+    """A daily reminder at a local time (a routine task's, the streak nudge): where the one of
+    `day` (at `at`) stands, and the date and instant planned next."""
+
+    timing: Timing
+    day: dt.date
+    at: dt.datetime
+    next_day: dt.date
+    next_at: dt.datetime
+
+
+def daily_slot(
+    *,
+    zone: Zone,
+    starts: dt.time,
+    remind_time: dt.time,
+    pending: dt.date | None,
+    now: dt.datetime,
+    grace: dt.timedelta,
+) -> DailySlot:
+    """The daily reminder at `remind_time` that is due or not planned yet (`pending`: the date
+    planned, None when the reminder's time changed or it was never planned). The instant is
+    recomputed with the user's zone and boundary as they are now."""
+    day, at = _reminded(
+        pending if pending is not None else date_at(now, zone, starts), zone, remind_time, starts
+    )
+    if at > now:
+        return DailySlot(Timing.WAIT, day, at, day, at)
+    # The next date whose reminder is still ahead (or within its grace): after an outage, the
+    # dates missed in between are passed over, not reminded late.
+    following = max(day + _ONE_DAY, date_at(now - grace, zone, starts))
+    following, next_at = _reminded(following, zone, remind_time, starts)
+    while now - next_at > grace:
+        following, next_at = _reminded(following + _ONE_DAY, zone, remind_time, starts)
+    timing = Timing.LATE if now - at > grace else Timing.DUE
+    return DailySlot(timing, day, at, following, next_at)
+
+
 class RoutineOutcome(enum.StrEnum):
     SEND = "send"
     DONE = "done"  # the routine task is completed for that date already
@@ -103,14 +150,15 @@ def routine_step(
     grace: dt.timedelta,
 ) -> RoutineStep:
     """One routine task whose reminder is due or not planned yet (`pending`: the date planned,
-    None when the task's reminder or its user's zone or boundary changed). The instant is
-    recomputed with the user's settings as they are now."""
-    day, at = _reminded(
-        pending if pending is not None else date_at(now, zone, starts), zone, remind_time, starts
+    None when the task's reminder changed). The instant is recomputed with the user's settings
+    as they are now."""
+    slot = daily_slot(
+        zone=zone, starts=starts, remind_time=remind_time, pending=pending, now=now, grace=grace
     )
-    if at > now:
-        return RoutineStep(RoutineOutcome.WAIT, day, at, day, at)
-    if now - at > grace:
+    day = slot.day
+    if slot.timing is Timing.WAIT:
+        outcome = RoutineOutcome.WAIT
+    elif slot.timing is Timing.LATE:
         outcome = RoutineOutcome.LATE
     elif completed and (completed_at is None or completed_at >= day_start(day, zone, starts)):
         outcome = RoutineOutcome.DONE
@@ -118,13 +166,7 @@ def routine_step(
         outcome = RoutineOutcome.AWAY
     else:
         outcome = RoutineOutcome.SEND
-    # The next date whose reminder is still ahead (or within its grace): after an outage, the
-    # dates missed in between are passed over, not reminded late.
-    following = max(day + _ONE_DAY, date_at(now - grace, zone, starts))
-    following, next_at = _reminded(following, zone, remind_time, starts)
-    while now - next_at > grace:
-        following, next_at = _reminded(following + _ONE_DAY, zone, remind_time, starts)
-    return RoutineStep(outcome, day, at, following, next_at)
+    return RoutineStep(outcome, day, slot.at, slot.next_day, slot.next_at)
 
 
 def _reminded(
@@ -152,4 +194,53 @@ def routine_payload(routine_task_id: uuid.UUID, title: str, day: dt.date) -> dic
         "body": f"Time for {short}",
         "tag": f"routine-{routine_task_id}",
         "data": {"routineTaskId": str(routine_task_id), "date": day.isoformat()},
+    }
+
+
+# --- the streak-at-risk nudge -----------------------------------------------------------------
+
+STREAK_RISK_TOPIC = "streak-risk"
+
+
+class NudgeOutcome(enum.StrEnum):
+    SEND = "send"  # the streak is at stake: count the day's tasks, nudge unless the goal is met
+    MET = "met"  # the day meets the goal so far
+    NO_STREAK = "no_streak"  # no streak to lose
+    AWAY = "away"  # a vacation date or a day off: a missed day keeps the streak
+    LATE = "late"  # past the grace: skipped, not sent late
+    WAIT = "wait"  # not yet: only (re)planned
+
+
+def streak_at_stake(slot: DailySlot, *, streak: int, protection: Protection) -> NudgeOutcome:
+    """Whether the streak-at-risk nudge of `slot.day` goes on to count the day's tasks (SEND),
+    or why not. A missed vacation date or day off keeps the streak, so it is not at risk."""
+    if slot.timing is Timing.WAIT:
+        return NudgeOutcome.WAIT
+    if slot.timing is Timing.LATE:
+        return NudgeOutcome.LATE
+    if streak <= 0:
+        return NudgeOutcome.NO_STREAK
+    if protection.is_vacation(slot.day) or protection.is_day_off(slot.day):
+        return NudgeOutcome.AWAY
+    return NudgeOutcome.SEND
+
+
+def streak_risk_key(day: dt.date) -> str:
+    """One nudge per user and date, however often it is raised."""
+    return f"planner-streak-risk-{day.isoformat()}"
+
+
+def streak_risk_payload(day: dt.date, *, streak: int, remaining: int, total: int) -> dict[str, Any]:
+    """What the browser shows: the streak at stake and the tasks that keep it."""
+    tasks = f"{remaining} more task{'s' if remaining != 1 else ''}"
+    body = (
+        f"Complete {tasks} today to keep it going."
+        if total > 0
+        else "Nothing is planned today: plan a task and complete it to keep it going."
+    )
+    return {
+        "title": f"Your {streak}-day streak is at risk",
+        "body": body,
+        "tag": STREAK_RISK_TOPIC,
+        "data": {"date": day.isoformat(), "streak": streak, "tasksRemaining": remaining},
     }

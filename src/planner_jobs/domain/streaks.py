@@ -23,6 +23,15 @@ def meets_goal(completed: int, total: int, threshold: int) -> bool:
     return total > 0 and completed * 100 >= threshold * total
 
 
+def tasks_to_goal(completed: int, total: int, threshold: int) -> int:
+    """How many more of the day's tasks must be completed for it to meet the goal (the
+    rollover's rule: total > 0 and completed * 100 >= threshold * total); 0 when it does. A day
+    with nothing planned needs one task, planned and done."""
+    if total <= 0:
+        return 1
+    return max(0, -((100 * completed - threshold * total) // 100))
+
+
 def effective_threshold(user_threshold: int | None, default: int) -> int:
     """The user's own threshold when set, else the configured one."""
     return default if user_threshold is None else user_threshold

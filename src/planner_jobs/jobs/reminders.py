@@ -1,4 +1,5 @@
-"""Reminders: the tick that turns due task reminders and routine reminders into notifications."""
+"""Reminders: the tick that turns due task reminders, routine reminders and streak-at-risk
+nudges into notifications."""
 
 from __future__ import annotations
 
@@ -10,18 +11,25 @@ from sqlalchemy.engine import Engine
 from planner_jobs import logs
 from planner_jobs.db import job_counts
 from planner_jobs.db import reminders as db
-from planner_jobs.domain.days import resolve_zone
+from planner_jobs.domain.days import day_start, resolve_zone
 from planner_jobs.domain.notifications import NO_LINKS, AppLinks, NewNotification
 from planner_jobs.domain.reminders import (
+    STREAK_RISK_TOPIC,
+    NudgeOutcome,
     ReminderDecision,
     RoutineOutcome,
+    daily_slot,
     reminder_decision,
     reminder_key,
     reminder_payload,
     routine_payload,
     routine_step,
     routine_topic,
+    streak_at_stake,
+    streak_risk_key,
+    streak_risk_payload,
 )
+from planner_jobs.domain.streaks import effective_threshold, tasks_to_goal
 from planner_jobs.jobs.notifications import raise_notifications
 from planner_jobs.metrics import Metrics
 
@@ -38,12 +46,15 @@ class ReminderSummary:
     skipped: int
     routine_sent: int = 0
     routine_skipped: int = 0  # done already, a vacation date or a day off, or too late
-    unknown_zones: int = 0  # routine reminders of users whose zone is no IANA name (in UTC)
+    unknown_zones: int = 0  # routine reminders and nudges of users whose zone is no IANA name
+    streak_sent: int = 0  # streak-at-risk nudges
+    streak_skipped: int = 0  # goal met, no streak, a vacation date or a day off, or too late
 
     def line(self) -> str:
         return (
             f"queued {self.sent} reminders, skipped {self.skipped} too late to send;"
-            f" queued {self.routine_sent} routine reminders, skipped {self.routine_skipped}"
+            f" queued {self.routine_sent} routine reminders, skipped {self.routine_skipped};"
+            f" queued {self.streak_sent} streak nudges, skipped {self.streak_skipped}"
         )
 
 
@@ -53,6 +64,7 @@ def send_reminders(
     now: dt.datetime,
     grace: dt.timedelta,
     links: AppLinks = NO_LINKS,
+    default_threshold: int = 75,
     metrics: Metrics | None = None,
     batch_size: int = BATCH_SIZE,
 ) -> ReminderSummary:
@@ -95,29 +107,40 @@ def send_reminders(
     routine = _send_routine_reminders(
         engine, now=now, grace=grace, links=links, batch_size=batch_size
     )
-    if sent + routine.sent:
+    streak = _send_streak_nudges(
+        engine,
+        now=now,
+        grace=grace,
+        links=links,
+        default_threshold=default_threshold,
+        batch_size=batch_size,
+    )
+    raised = sent + routine.sent + streak.sent
+    if raised:
         with engine.begin() as connection:
             job_counts.add(
                 connection,
                 queue="maintenance",
                 task="reminders.sweep",
                 what=job_counts.REMINDERS,
-                n=sent + routine.sent,
+                n=raised,
             )
     if metrics is not None:
-        metrics.reminders.labels(result="sent").inc(sent + routine.sent)
-        metrics.reminders.labels(result="skipped").inc(skipped + routine.skipped)
+        metrics.reminders.labels(result="sent").inc(raised)
+        metrics.reminders.labels(result="skipped").inc(skipped + routine.skipped + streak.skipped)
     return ReminderSummary(
         sent=sent,
         skipped=skipped,
         routine_sent=routine.sent,
         routine_skipped=routine.skipped,
-        unknown_zones=routine.unknown_zones,
+        unknown_zones=routine.unknown_zones + streak.unknown_zones,
+        streak_sent=streak.sent,
+        streak_skipped=streak.skipped,
     )
 
 
 @dataclass
-class _RoutineCounts:
+class _Counts:
     sent: int = 0
     skipped: int = 0
     unknown_zones: int = 0
@@ -130,10 +153,10 @@ def _send_routine_reminders(
     grace: dt.timedelta,
     links: AppLinks,
     batch_size: int,
-) -> _RoutineCounts:
+) -> _Counts:
     """Routine reminders, a batch per transaction: each claimed routine task's reminder is
     decided (`routine_step`), its notification queued and its next one planned together."""
-    counts = _RoutineCounts()
+    counts = _Counts()
     while True:
         with engine.begin() as connection:
             claimed = db.claim_routine_reminders(connection, now=now, limit=batch_size)
@@ -182,5 +205,86 @@ def _send_routine_reminders(
                 )
             raise_notifications(connection, notices, source="reminder")
             db.plan_routine_reminders(connection, plans)
+        counts.sent += len(notices)
+    return counts
+
+
+def _send_streak_nudges(
+    engine: Engine,
+    *,
+    now: dt.datetime,
+    grace: dt.timedelta,
+    links: AppLinks,
+    default_threshold: int,
+    batch_size: int,
+) -> _Counts:
+    """Streak-at-risk nudges, a batch per transaction: each claimed user's nudge is placed in
+    time (`daily_slot`); where the streak is at stake, the day's tasks are counted (one
+    statement for the batch) and the nudge queued unless the goal is met; the next one planned."""
+    counts = _Counts()
+    while True:
+        with engine.begin() as connection:
+            claimed = db.claim_streak_nudges(connection, now=now, limit=batch_size)
+            if not claimed:
+                break
+            plans, at_stake = [], []
+            for user in claimed:
+                zone = resolve_zone(user.timezone)
+                slot = daily_slot(
+                    zone=zone,
+                    starts=user.day_starts_at,
+                    remind_time=user.remind_time,
+                    pending=user.pending,
+                    now=now,
+                    grace=grace,
+                )
+                plans.append(
+                    db.NudgePlan(user.user_id, slot.next_day, slot.next_at, user.remind_time)
+                )
+                outcome = streak_at_stake(slot, streak=user.streak, protection=user.protection)
+                if outcome is NudgeOutcome.WAIT or (
+                    user.pending is None and outcome is NudgeOutcome.LATE
+                ):
+                    continue  # only planned (a new nudge whose time today has passed)
+                if not zone.valid:
+                    counts.unknown_zones += 1
+                    events.warning(
+                        "unknown time zone: streak nudge in UTC",
+                        user_id=str(user.user_id),
+                        timezone=user.timezone,
+                    )
+                if outcome is not NudgeOutcome.SEND:
+                    counts.skipped += 1
+                    continue
+                start = day_start(slot.day, zone, user.day_starts_at)
+                end = day_start(slot.day + dt.timedelta(days=1), zone, user.day_starts_at)
+                at_stake.append((user, db.OpenDay(user.user_id, slot.day, start, end)))
+            tallies = db.tally_days(connection, [day for _, day in at_stake])
+            notices = []
+            for user, day in at_stake:
+                tally = tallies.get(user.user_id, db.Tally())
+                threshold = effective_threshold(user.streak_threshold, default_threshold)
+                remaining = tasks_to_goal(tally.completed, tally.total, threshold)
+                if remaining == 0:
+                    counts.skipped += 1  # the goal is met so far
+                    continue
+                notices.append(
+                    NewNotification(
+                        user_id=user.user_id,
+                        payload=links.shown(
+                            streak_risk_payload(
+                                day.day, streak=user.streak, remaining=remaining, total=tally.total
+                            ),
+                            path="/streak",
+                        ),
+                        urgency="normal",
+                        topic=STREAK_RISK_TOPIC,
+                        # Worth showing until the date closes, not after.
+                        ttl=max(0, int((day.end - now).total_seconds())),
+                        dedupe_key=streak_risk_key(day.day),
+                    )
+                )
+            raise_notifications(connection, notices, source="streak")
+            db.plan_streak_nudges(connection, plans)
         counts.sent += len(notices)
     return counts
