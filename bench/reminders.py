@@ -1,15 +1,18 @@
-"""Benchmark: the reminders sweep at a minute where 100,000 routine reminders fall due.
+"""Benchmark: the reminders sweep at a minute where 100,000 routine reminders and 100,000 streak
+checks fall due.
 
     python bench/reminders.py [--users 100000] [--naive-users 2000] [--url postgresql://...]
 
 Seeds USERS users in a few zones, each with a routine of 3 steps, one of them reminded daily at
-09:00 local; clones the seed twice. On the first clone, `send_reminders` (the
-`planner-jobs cron reminders` tick) runs once at 08:00 (it plans every reminder), then once at
-09:00:30 local for each zone's users, and is timed there: every notification raised. On the
-second, the baseline: a per-user Python loop that reads each routine task and its user, decides
-with the same rules, and queues its notification through `planner_notify()`, a transaction
-each, for NAIVE_USERS of them. Prints both rates side by side (goal: within 30 s, and 10 times
-the loop).
+09:00 local, a 3-day streak, a streak nudge at 09:00 local and a plan for the day with 4 tasks,
+one done (1 + 0 of 3 routine steps: 1 of 7, the goal not met); clones the seed twice. On the
+first clone, `send_reminders` (the `planner-jobs cron reminders` tick) runs once at 02:00 local
+(it plans every reminder and nudge), then once at 09:00:30 local for each zone's users, and is
+timed there: every notification raised. On the second, the baseline: a per-user Python loop
+that reads the user's routine task and its user, decides with the same rules and queues its
+reminder through `planner_notify()`, then reads the user's streak and counts the day's tasks,
+decides and queues the nudge the same way, a transaction per user, for NAIVE_USERS of them.
+Prints both rates side by side (goal: within 30 s, and 10 times the loop).
 """
 
 from __future__ import annotations
@@ -27,13 +30,23 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _support import create_database, database_url, drop_database, run_phase, server, vacuum_analyze
 from planner_jobs.db.engine import create_engine
 from planner_jobs.db.migrate import migrate
-from planner_jobs.domain.days import resolve_zone
-from planner_jobs.domain.reminders import RoutineOutcome, routine_payload, routine_step
-from planner_jobs.domain.streaks import Protection
+from planner_jobs.domain.days import day_start, resolve_zone
+from planner_jobs.domain.reminders import (
+    NudgeOutcome,
+    RoutineOutcome,
+    daily_slot,
+    routine_payload,
+    routine_step,
+    routine_topic,
+    streak_at_stake,
+    streak_risk_key,
+    streak_risk_payload,
+)
+from planner_jobs.domain.streaks import Protection, effective_threshold, tasks_to_goal
 from planner_jobs.jobs.reminders import send_reminders
 
 GRACE = dt.timedelta(minutes=15)
-PLANNED = dt.datetime(2026, 6, 2, 0, 0, tzinfo=dt.UTC)
+PLANNED = dt.datetime(2026, 6, 2, 0, 0, tzinfo=dt.UTC)  # 02:00 local
 NOW = dt.datetime(2026, 6, 2, 7, 0, 30, tzinfo=dt.UTC)  # 09:00:30 in Paris and Berlin
 ZONES = ("Europe/Paris", "Europe/Berlin", "Europe/Madrid", "Africa/Johannesburg")  # UTC+2 in June
 SEED = """
@@ -43,7 +56,14 @@ INSERT INTO users (email, timezone, created_at)
 INSERT INTO daily_routines (user_id, name) SELECT id, 'morning' FROM users;
 INSERT INTO routine_tasks (routine_id, title, position, remind_time)
     SELECT r.id, 'step ' || k, k, CASE WHEN k = 1 THEN TIME '09:00' END
-      FROM daily_routines r, generate_series(1, 3) AS k
+      FROM daily_routines r, generate_series(1, 3) AS k;
+UPDATE users SET streak_reminder_at = '09:00';
+INSERT INTO streaks (user_id, current, longest) SELECT id, 3, 3 FROM users;
+INSERT INTO todays_plans (user_id, plan_date) SELECT id, DATE '2026-06-02' FROM users;
+INSERT INTO tasks (user_id, plan_id, title, completed, completed_at)
+    SELECT p.user_id, p.id, 'task ' || k, k = 1,
+           CASE WHEN k = 1 THEN TIMESTAMPTZ '2026-06-02T06:00Z' END
+      FROM todays_plans p, generate_series(1, 4) AS k
 """
 
 
@@ -68,9 +88,11 @@ def phase_sweep(url: str) -> dict[str, object]:
     with engine.connect() as connection:
         raised = connection.scalar(sa.text("SELECT count(*) FROM notifications"))
     return {
-        "planned_sent": planned.routine_sent,
+        "planned_sent": planned.routine_sent + planned.streak_sent,
         "plan_seconds": plan_seconds,
-        "sent": summary.routine_sent,
+        "routine_sent": summary.routine_sent,
+        "streak_sent": summary.streak_sent,
+        "sent": summary.routine_sent + summary.streak_sent,
         "raised": raised,
         "seconds": seconds,
     }
@@ -80,46 +102,114 @@ NAIVE_READ = """
 SELECT t.id, t.title, t.remind_time, t.completed, t.completed_at, r.user_id,
        u.timezone, u.day_starts_at, u.days_off, u.vacation_start, u.vacation_end
   FROM routine_tasks t JOIN daily_routines r ON r.id = t.routine_id JOIN users u ON u.id = r.user_id
- WHERE t.id = :id
+ WHERE r.user_id = :id AND t.remind_time IS NOT NULL
 """
+NAIVE_STREAK = """
+SELECT u.timezone, u.day_starts_at, u.streak_reminder_at, u.days_off, u.vacation_start,
+       u.vacation_end, u.streak_threshold, coalesce(s.current, 0) AS streak
+  FROM users u LEFT JOIN streaks s ON s.user_id = u.id
+ WHERE u.id = :id
+"""
+NAIVE_PLAN_TASKS = """
+SELECT count(*) AS total,
+       count(*) FILTER (WHERE t.completed AND (t.completed_at IS NULL OR t.completed_at < :end))
+  FROM todays_plans p JOIN tasks t ON t.plan_id = p.id
+ WHERE p.user_id = :id AND p.plan_date = :day
+"""
+NAIVE_ROUTINE_TASKS = """
+SELECT count(*) AS total,
+       count(*) FILTER (WHERE t.completed AND (t.completed_at IS NULL OR
+                                               t.completed_at >= :start AND t.completed_at < :end))
+  FROM daily_routines r JOIN routine_tasks t ON t.routine_id = r.id
+ WHERE r.user_id = :id
+"""
+NOTIFY = (
+    "SELECT planner_notify(:u, CAST(:p AS jsonb), topic => :topic, ttl => :ttl, dedupe_key => :key)"
+)
 
 
 def phase_naive(url: str, limit: int) -> dict[str, object]:
-    """One routine task at a time: read it and its user, decide, queue, commit."""
+    """One user at a time: read their routine task and its user, decide, queue; read their
+    streak and count the day's tasks, decide, queue; commit."""
     engine = create_engine(url)
     with engine.connect() as connection:
         ids = connection.scalars(
-            sa.text(
-                "SELECT id FROM routine_tasks WHERE remind_time IS NOT NULL ORDER BY id LIMIT :n"
-            ),
-            {"n": limit},
+            sa.text("SELECT id FROM users ORDER BY id LIMIT :n"), {"n": limit}
         ).all()
     started = time.perf_counter()
     sent = 0
-    for task_id in ids:
+    for user_id in ids:
         with engine.begin() as connection:
-            row = connection.execute(sa.text(NAIVE_READ), {"id": task_id}).one()
-            step = routine_step(
-                zone=resolve_zone(row.timezone),
-                starts=row.day_starts_at,
-                remind_time=row.remind_time,
-                pending=None,
-                completed=row.completed,
-                completed_at=row.completed_at,
-                protection=Protection(row.days_off, row.vacation_start, row.vacation_end),
-                now=NOW,
-                grace=GRACE,
-            )
-            if step.outcome is RoutineOutcome.SEND:
-                connection.execute(
-                    sa.text("SELECT planner_notify(:u, CAST(:p AS jsonb), ttl => 900)"),
-                    {
-                        "u": row.user_id,
-                        "p": json.dumps(routine_payload(row.id, row.title, step.day)),
-                    },
-                )
-                sent += 1
+            sent += _naive_routine(connection, user_id)
+            sent += _naive_streak(connection, user_id)
     return {"sent": sent, "seconds": time.perf_counter() - started}
+
+
+def _naive_routine(connection: sa.Connection, user_id: object) -> int:
+    sent = 0
+    for row in connection.execute(sa.text(NAIVE_READ), {"id": user_id}).all():
+        step = routine_step(
+            zone=resolve_zone(row.timezone),
+            starts=row.day_starts_at,
+            remind_time=row.remind_time,
+            pending=None,
+            completed=row.completed,
+            completed_at=row.completed_at,
+            protection=Protection(row.days_off, row.vacation_start, row.vacation_end),
+            now=NOW,
+            grace=GRACE,
+        )
+        if step.outcome is RoutineOutcome.SEND:
+            connection.execute(
+                sa.text(NOTIFY),
+                {
+                    "u": row.user_id,
+                    "p": json.dumps(routine_payload(row.id, row.title, step.day)),
+                    "topic": routine_topic(row.id),
+                    "ttl": 900,
+                    "key": f"planner-routine-{row.id}-{step.day.isoformat()}",
+                },
+            )
+            sent += 1
+    return sent
+
+
+def _naive_streak(connection: sa.Connection, user_id: object) -> int:
+    user = connection.execute(sa.text(NAIVE_STREAK), {"id": user_id}).one()
+    zone = resolve_zone(user.timezone)
+    slot = daily_slot(
+        zone=zone,
+        starts=user.day_starts_at,
+        remind_time=user.streak_reminder_at,
+        pending=None,
+        now=NOW,
+        grace=GRACE,
+    )
+    protection = Protection(user.days_off, user.vacation_start, user.vacation_end)
+    if streak_at_stake(slot, streak=user.streak, protection=protection) is not NudgeOutcome.SEND:
+        return 0
+    start = day_start(slot.day, zone, user.day_starts_at)
+    end = day_start(slot.day + dt.timedelta(days=1), zone, user.day_starts_at)
+    asked = {"id": user_id, "day": slot.day, "start": start, "end": end}
+    plan_total, plan_done = connection.execute(sa.text(NAIVE_PLAN_TASKS), asked).one()
+    routine_total, routine_done = connection.execute(sa.text(NAIVE_ROUTINE_TASKS), asked).one()
+    total, done = plan_total + routine_total, plan_done + routine_done
+    remaining = tasks_to_goal(done, total, effective_threshold(user.streak_threshold, 75))
+    if remaining == 0:
+        return 0
+    connection.execute(
+        sa.text(NOTIFY),
+        {
+            "u": user_id,
+            "p": json.dumps(
+                streak_risk_payload(slot.day, streak=user.streak, remaining=remaining, total=total)
+            ),
+            "topic": "streak-risk",
+            "ttl": int((end - NOW).total_seconds()),
+            "key": streak_risk_key(slot.day),
+        },
+    )
+    return 1
 
 
 def main() -> None:
@@ -142,7 +232,9 @@ def main() -> None:
         names: list[str] = []
         try:
             print(
-                f"seeding {args.users:,} users, one routine reminder each at 09:00...", flush=True
+                f"seeding {args.users:,} users, a routine reminder and a streak nudge each at"
+                " 09:00...",
+                flush=True,
             )
             seed(database_url(server_url, seed_name), args.users)
             names = [create_database(server_url, template=seed_name) for _ in range(2)]
@@ -162,13 +254,17 @@ def main() -> None:
                 drop_database(server_url, name)
     rate = float(swept["sent"]) / float(swept["seconds"])  # type: ignore[arg-type]
     naive_rate = float(naive["sent"]) / float(naive["seconds"])  # type: ignore[arg-type]
-    print(f"{args.users:,} routine reminders due at 09:00 (4 zones at UTC+2), one process:")
     print(
-        f"  planning pass at 00:00 UTC: {swept['plan_seconds']:.1f} s"
+        f"{args.users:,} routine reminders and {args.users:,} streak checks due at 09:00"
+        " (4 zones at UTC+2), one process:"
+    )
+    print(
+        f"  planning pass at 02:00 local: {swept['plan_seconds']:.1f} s"
         f" ({swept['planned_sent']} sent: none is due)"
     )
     print(
-        f"  the sweep at 09:00:30: {swept['sent']:,} raised in {swept['seconds']:.1f} s"
+        f"  the sweep at 09:00:30: {swept['routine_sent']:,} routine reminders and"
+        f" {swept['streak_sent']:,} streak nudges raised in {swept['seconds']:.1f} s"
         f" = {rate:,.0f}/s (goal: all within 30 s); in the outbox: {swept['raised']:,}"
     )
     print(

@@ -246,7 +246,12 @@ def _prune_notifications(c: Collaborators, now: dt.datetime, on_batch: Progress 
 
 def _expire_exports(c: Collaborators, now: dt.datetime, on_batch: Progress | None) -> Summary:
     """Delete the export files past their retention and mark their jobs expired."""
-    return exports.expire_exports(c.engine, c.storage, now=now)
+    return exports.expire_exports(
+        c.engine,
+        c.storage,
+        now=now,
+        retention=dt.timedelta(days=c.settings.export_retention_days),
+    )
 
 
 def _retry_stalled(c: Collaborators, now: dt.datetime, on_batch: Progress | None) -> Summary:

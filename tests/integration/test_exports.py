@@ -34,6 +34,7 @@ TRICKY = [
     "Ünïcødé 日本語 🧭",
 ]
 SECRETS = ["RESET-TOKEN-7f3a", "P256DH-KEY-9c1e", "AUTH-KEY-5d2b", "OTHER-USER-MARKER"]
+RETENTION = dt.timedelta(days=7)  # the default PLANNER_EXPORT_RETENTION_DAYS
 
 
 def seed(runtime: Runtime) -> tuple[uuid.UUID, uuid.UUID]:
@@ -297,7 +298,7 @@ def test_retention_deletes_the_file_and_expires_the_job(
 
     def expire(days: int) -> int:
         now = dt.datetime.now(dt.UTC) + dt.timedelta(days=days)
-        return expire_exports(runtime.engine, runtime.storage, now=now).expired
+        return expire_exports(runtime.engine, runtime.storage, now=now, retention=RETENTION).expired
 
     assert expire(6) == 0
     assert expire(8) == 1
@@ -550,7 +551,9 @@ def test_retention_deletes_a_file_a_failed_export_left(
         )
     assert stored_objects(runtime, s3) == [key]
 
-    summary = expire_exports(runtime.engine, runtime.storage, now=dt.datetime.now(dt.UTC))
+    summary = expire_exports(
+        runtime.engine, runtime.storage, now=dt.datetime.now(dt.UTC), retention=RETENTION
+    )
 
     assert summary.expired == 0
     assert stored_objects(runtime, s3) == []

@@ -436,8 +436,11 @@ def exports_page(request: Request, runtime: RuntimeDep) -> HTMLResponse:
     with runtime.engine.connect() as connection:
         now = views.database_now(connection)
         counts = views.exports(connection)
+        schedules = views.export_schedules(connection)
         recent = views.recent_exports(connection)
-    return _page(request, "exports.html", counts=counts, exports=recent, now=now)
+    return _page(
+        request, "exports.html", counts=counts, schedules=schedules, exports=recent, now=now
+    )
 
 
 @router.get("/deliveries", response_class=HTMLResponse)

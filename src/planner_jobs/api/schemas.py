@@ -43,6 +43,7 @@ class ExportOut(Body):
     download_url: str | None
     expires_at: dt.datetime | None
     error: str | None
+    source: Literal["request", "schedule"] = "request"  # a request, or the user's schedule
 
 
 class Problem(Body):

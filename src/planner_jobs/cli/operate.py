@@ -120,7 +120,12 @@ def status(as_json: bool) -> None:
         f" {r.users_backing_off} backing off"
         + (f" (last error: {r.last_error})" if r.last_error else "")
     )
-    click.echo("exports    " + ", ".join(f"{k} {v}" for k, v in seen.exports.items()))
+    s = seen.export_schedules
+    click.echo(
+        "exports    "
+        + ", ".join(f"{k} {v}" for k, v in seen.exports.items())
+        + f"; {s.schedules} schedules ({s.due} waiting for an active export)"
+    )
     h = seen.last_hour
     click.echo(
         f"last hour  {h['user_days_closed']} user-days closed, {h['reminders_sent']} reminders"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ class ExportJobRow:
     expires_at: dt.datetime | None
     storage_key: str | None
     error: str | None
+    source: str = "request"  # or "schedule": made by the user's export schedule
 
 
 _JOB_COLUMNS = (
@@ -41,6 +43,7 @@ _JOB_COLUMNS = (
     ExportJob.expires_at,
     ExportJob.storage_key,
     ExportJob.error,
+    ExportJob.source,
 )
 
 
@@ -148,9 +151,10 @@ def complete_job(
     size_bytes: int,
     download_url: str,
     completed_at: dt.datetime,
-    expires_at: dt.datetime,
+    expires_at: dt.datetime | None,
 ) -> bool:
-    result = connection.execute(
+    """processing -> complete; a scheduled export the user's schedule waited on starts."""
+    user_id = connection.scalar(
         sa.update(ExportJob)
         .where(ExportJob.id == export_id, ExportJob.status == "processing")
         .values(
@@ -162,19 +166,91 @@ def complete_job(
             expires_at=expires_at,
             error=None,
         )
+        .returning(ExportJob.user_id)
     )
-    return result.rowcount == 1
+    if user_id is None:
+        return False
+    start_scheduled(connection, [user_id])
+    return True
 
 
 def fail_job(connection: sa.Connection, export_id: uuid.UUID, *, error: str) -> ExportJobRow | None:
-    """Mark a job that has not finished as failed; return it (None if it had finished)."""
+    """Mark a job that has not finished as failed; return it (None if it had finished). A
+    scheduled export the user's schedule waited on starts."""
     row = connection.execute(
         sa.update(ExportJob)
         .where(ExportJob.id == export_id, ExportJob.status.in_(ACTIVE_STATUSES))
         .values(status="failed", error=error)
         .returning(*_JOB_COLUMNS)
     ).one_or_none()
-    return None if row is None else _job(row)
+    if row is None:
+        return None
+    start_scheduled(connection, [row.user_id])
+    return _job(row)
+
+
+# --- scheduled exports ------------------------------------------------------------------------
+
+# The closed dates that end a schedule's period: every date, a Sunday, a month's last date.
+_MARK_DUE = sa.text(
+    """
+    WITH closed AS (
+        SELECT * FROM unnest(CAST(:users AS uuid[]), CAST(:days AS date[])) AS c(user_id, day)
+    ), due AS (
+        SELECT s.user_id, max(c.day) AS day
+          FROM closed c JOIN export_schedules s ON s.user_id = c.user_id
+         WHERE CASE s.every WHEN 'day' THEN true
+                            WHEN 'week' THEN extract(isodow FROM c.day) = 7
+                            ELSE extract(day FROM c.day + 1) = 1 END
+         GROUP BY s.user_id
+    )
+    UPDATE export_schedules s SET due_date = due.day
+      FROM due WHERE s.user_id = due.user_id
+    RETURNING s.user_id
+    """
+)
+
+# A due schedule's export, unless the user has one on its way (it starts when that one ends);
+# the unique index of active exports settles a race with a request.
+_START = sa.text(
+    """
+    WITH started AS (
+        INSERT INTO export_jobs (user_id, format, status, source, created_at)
+        SELECT s.user_id, s.format, 'pending', 'schedule', now()
+          FROM export_schedules s
+         WHERE s.user_id = ANY(CAST(:users AS uuid[])) AND s.due_date IS NOT NULL
+           AND NOT EXISTS (SELECT FROM export_jobs j
+                            WHERE j.user_id = s.user_id AND j.status IN ('pending', 'processing'))
+        ON CONFLICT DO NOTHING
+        RETURNING user_id
+    )
+    UPDATE export_schedules s SET due_date = NULL
+      FROM started WHERE s.user_id = started.user_id
+    RETURNING s.user_id
+    """
+)
+
+
+def mark_schedules_due(
+    connection: sa.Connection, closed: Sequence[tuple[uuid.UUID, dt.date]]
+) -> list[uuid.UUID]:
+    """The rollover closed these (user, date) pairs: the schedules whose period one of them
+    ends are due for an export holding it. Returns their users."""
+    if not closed:
+        return []
+    return list(
+        connection.scalars(
+            _MARK_DUE, {"users": [u for u, _ in closed], "days": [d for _, d in closed]}
+        )
+    )
+
+
+def start_scheduled(connection: sa.Connection, user_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    """Start the exports of the users' due schedules (those with no export on its way); the
+    workers' intake queues their builds as it does requests'. Returns the users started."""
+    if not user_ids:
+        return []
+    return list(connection.scalars(_START, {"users": list(user_ids)}))
 
 
 def forget_storage_key(connection: sa.Connection, export_id: uuid.UUID) -> None:
@@ -186,16 +262,38 @@ def forget_storage_key(connection: sa.Connection, export_id: uuid.UUID) -> None:
     )
 
 
-def expiring_jobs(connection: sa.Connection, *, now: dt.datetime, limit: int) -> list[ExportJobRow]:
+# A user's complete scheduled exports past the newest `keep` of their schedule; once the schedule
+# is gone, those completed before the retention cutoff (as a requested export's retention).
+_SCHEDULED_PAST_KEEPING = sa.text(
+    """
+    SELECT id FROM (
+        SELECT j.id, j.completed_at, s.keep,
+               row_number() OVER (PARTITION BY j.user_id
+                                  ORDER BY j.created_at DESC, j.id DESC) AS newest
+          FROM export_jobs j LEFT JOIN export_schedules s ON s.user_id = j.user_id
+         WHERE j.source = 'schedule' AND j.status = 'complete'
+    ) ranked
+     WHERE newest > keep OR (keep IS NULL AND completed_at < :cutoff)
+    """
+)
+
+
+def expiring_jobs(
+    connection: sa.Connection, *, now: dt.datetime, retention: dt.timedelta, limit: int
+) -> list[ExportJobRow]:
     """Jobs whose stored file is to be deleted, locked for the retention sweep: complete ones
-    past their retention, and failed ones whose file (of an attempt that uploaded, then died or
-    failed) is still recorded."""
+    past their retention, complete scheduled ones past the newest their schedule keeps, and
+    failed ones whose file (of an attempt that uploaded, then died or failed) is still
+    recorded."""
     rows = connection.execute(
         sa.select(*_JOB_COLUMNS)
         .where(
             sa.or_(
                 sa.and_(ExportJob.status == "complete", ExportJob.expires_at < now),
                 sa.and_(ExportJob.status == "failed", ExportJob.storage_key.is_not(None)),
+                ExportJob.id.in_(
+                    _SCHEDULED_PAST_KEEPING.bindparams(cutoff=now - retention).columns(id=sa.Uuid())
+                ),
             )
         )
         .limit(limit)

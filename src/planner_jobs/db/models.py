@@ -48,6 +48,8 @@ UNPLANNED = (
     " OR rollover_day_starts_at IS DISTINCT FROM day_starts_at"
 )
 EXPORT_STATUSES = ("pending", "processing", "complete", "failed", "expired")
+EXPORT_SOURCES = ("request", "schedule")
+SCHEDULE_PERIODS = ("day", "week", "month")
 STREAK_EFFECTS = tuple(effect.value for effect in StreakEffect)
 
 
@@ -322,7 +324,15 @@ class ExportJob(Base):
     __table_args__ = (
         CheckConstraint(_in("format", FORMAT_NAMES), name="format"),
         CheckConstraint(_in("status", EXPORT_STATUSES), name="status"),
+        CheckConstraint(_in("source", EXPORT_SOURCES), name="source"),
         Index(None, "user_id", "created_at"),
+        # The retention sweep reads each user's complete scheduled exports, newest first.
+        Index(
+            "ix_export_jobs_scheduled_complete",
+            "user_id",
+            "created_at",
+            postgresql_where=text("source = 'schedule' AND status = 'complete'"),
+        ),
         # One export on its way per user, whoever inserts it.
         Index(
             "ux_export_jobs_one_active_per_user",
@@ -375,6 +385,30 @@ class ExportJob(Base):
     # When a worker queued its build job (null: requested, not yet taken in; a row the main
     # app inserts itself is taken in too).
     build_queued_at: Mapped[dt.datetime | None]
+    # What made it: a request (the API, `planner_request_export()`), or the user's schedule.
+    source: Mapped[str] = mapped_column(server_default=text("'request'"))
+
+
+class ExportSchedule(Base):
+    """A user's automatic exports (written by the main app): one each `every` period, right
+    after the rollover closes its last date; the newest `keep` complete ones are kept."""
+
+    __tablename__ = "export_schedules"
+    __table_args__ = (
+        CheckConstraint(_in("format", FORMAT_NAMES), name="format"),
+        CheckConstraint(_in("every", SCHEDULE_PERIODS), name="every"),
+        CheckConstraint("keep BETWEEN 1 AND 30", name="keep"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    format: Mapped[str]
+    every: Mapped[str]
+    keep: Mapped[int] = mapped_column(SmallInteger, server_default=text("4"))
+    created_at: Mapped[dt.datetime] = created_at()
+    # Ours: the last date of a closed period whose export waits for the user's active one.
+    due_date: Mapped[dt.date | None]
 
 
 class Notification(Base):
@@ -395,6 +429,9 @@ class Notification(Base):
             unique=True,
             postgresql_where=text("dedupe_key IS NOT NULL"),
         ),
+        # The nightly prune reads a range of creation times: rows arrive in time order, so a
+        # summary per block range serves it, and an insert touches no B-tree's last page.
+        Index("ix_notifications_created_at", "created_at", postgresql_using="brin"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
@@ -407,7 +444,7 @@ class Notification(Base):
     dedupe_key: Mapped[str | None]
     source: Mapped[str] = mapped_column(server_default=text("'sql'"))  # the way in
     duplicates: Mapped[int] = mapped_column(server_default=text("0"))  # dropped repeats of it
-    created_at: Mapped[dt.datetime] = mapped_column(server_default=text("now()"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=text("now()"))
     drained_at: Mapped[dt.datetime | None]  # when its deliveries were made
 
 

@@ -127,6 +127,21 @@ def exports(connection: sa.Connection) -> dict[str, int]:
 
 
 @dataclass(frozen=True)
+class SchedulesView:
+    """The users' export schedules, and those due whose export waits for the user's active one."""
+
+    schedules: int
+    due: int
+
+
+def export_schedules(connection: sa.Connection) -> SchedulesView:
+    schedules, due = connection.execute(
+        sa.text("SELECT count(*), count(due_date) FROM export_schedules")
+    ).one()
+    return SchedulesView(int(schedules), int(due))
+
+
+@dataclass(frozen=True)
 class ExportRow:
     id: str
     user_id: str
@@ -136,6 +151,7 @@ class ExportRow:
     completed_at: dt.datetime | None
     size_bytes: int | None
     error: str | None
+    source: str = "request"  # or "schedule"
     # Its e-mail (PLANNER_SMTP_URL), if it has one: pending, sent or failed, and the server's
     # last answer (or what went wrong).
     email_status: str | None = None
@@ -149,7 +165,7 @@ def recent_exports(connection: sa.Connection, *, limit: int = 50) -> list[Export
         sa.text(
             """
             SELECT j.id::text, j.user_id::text, j.format, j.status, j.created_at,
-                   j.completed_at, j.size_bytes, j.error, e.status AS email_status,
+                   j.completed_at, j.size_bytes, j.error, j.source, e.status AS email_status,
                    coalesce(e.attempts, 0) AS email_attempts,
                    e.next_attempt_at AS email_next_attempt_at, e.reply AS email_reply
               FROM (SELECT * FROM export_jobs ORDER BY created_at DESC, id LIMIT :limit) AS j
@@ -208,6 +224,7 @@ class Status:
     rollover: RolloverView
     exports: dict[str, int]
     deliveries: DeliveriesView
+    export_schedules: SchedulesView = SchedulesView(0, 0)
     last_hour: dict[str, int] = field(default_factory=dict)  # user-days closed, reminders, pushes
 
     def as_json(self) -> dict[str, Any]:
@@ -228,6 +245,7 @@ def status(connection: sa.Connection, *, stalled_after: float) -> Status:
         rollover=rollover(connection),
         exports=exports(connection),
         deliveries=deliveries(connection),
+        export_schedules=export_schedules(connection),
         last_hour=job_counts.last_hour(connection),
     )
 
@@ -262,6 +280,7 @@ __all__ = [
     "as_json",
     "database_now",
     "deliveries",
+    "export_schedules",
     "exports",
     "job",
     "jobs",

@@ -172,6 +172,7 @@ def export_json(
         "downloadUrl": download_url,
         "expiresAt": _instant(job.expires_at),
         "error": job.error,
+        "source": job.source,
     }
 
 
@@ -330,7 +331,9 @@ def _store_and_complete(
     key = storage_key(job)
     storage.put(key, path, media_type=FORMATS[job.format].media_type)
     completed_at = dt.datetime.now(dt.UTC)
-    expires_at = completed_at + retention
+    # A scheduled export is kept while it is among the user's newest `keep` (the retention
+    # sweep), not for the retention days.
+    expires_at = None if job.source == "schedule" else completed_at + retention
     completed = dataclasses.replace(
         job, status="complete", storage_key=key, completed_at=completed_at, expires_at=expires_at
     )
@@ -413,13 +416,16 @@ class ExpireSummary:
         return f"expired {self.expired} exports"
 
 
-def expire_exports(engine: Engine, storage: Storage, *, now: dt.datetime) -> ExpireSummary:
-    """Delete the files past their retention and mark their jobs expired; delete the files
-    failed exports may have left."""
+def expire_exports(
+    engine: Engine, storage: Storage, *, now: dt.datetime, retention: dt.timedelta
+) -> ExpireSummary:
+    """Delete the files past their retention (for a scheduled export: past the newest its
+    user's schedule keeps) and mark their jobs expired; delete the files failed exports may
+    have left."""
     expired = 0
     while True:
         with engine.begin() as connection:
-            jobs = db.expiring_jobs(connection, now=now, limit=RETENTION_BATCH)
+            jobs = db.expiring_jobs(connection, now=now, retention=retention, limit=RETENTION_BATCH)
             for job in jobs:
                 if job.storage_key:
                     try:

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from planner_jobs import logs
-from planner_jobs.db import job_counts, notifications
+from planner_jobs.db import exports, job_counts, notifications
 from planner_jobs.db import rollover as db
 from planner_jobs.domain.carry_over import carried_to
 from planner_jobs.domain.days import (
@@ -298,6 +298,7 @@ def close_batch(
     closing_users = [user for user in users if plans[user.id].days]
     summary = SweepSummary(held=held)
     steps = max((len(plans[u.id].days) for u in closing_users), default=0)
+    closed: list[tuple[uuid.UUID, dt.date]] = []
     done = 0
     while done < steps:
         if done and should_stop():
@@ -314,9 +315,13 @@ def close_batch(
                 default_threshold=default_threshold,
                 rules=freeze_rules,
                 links=links,
+                closed=closed,
             )
         )
         done += 1
+    # Schedules whose period one of these dates ends: their exports start now (or when the
+    # user's active export ends), in this transaction.
+    exports.start_scheduled(connection, exports.mark_schedules_due(connection, closed))
     db.save_streaks(
         connection, {user.id: streaks[user.id] for user in closing_users if user.id in streaks}
     )
@@ -366,7 +371,10 @@ def _close_step(
     default_threshold: int,
     rules: FreezeRules,
     links: AppLinks,
+    closed: list[tuple[uuid.UUID, dt.date]],
 ) -> SweepSummary:
+    """Close one date of each of `users`; the (user, date) pairs closed now are added to
+    `closed`."""
     closings = []
     for user in users:
         plan = plans[user.id]
@@ -405,6 +413,7 @@ def _close_step(
     for record in records:
         if record.user_id not in recorded:
             continue  # its row was there already: the streak moved when it was written
+        closed.append((record.user_id, record.day))
         streak, effect = after[record.user_id]
         streaks[record.user_id] = streak
         summary.effects[effect] += 1
