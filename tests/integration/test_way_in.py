@@ -90,6 +90,54 @@ def test_a_rolled_back_notification_leaves_nothing(runtime: Runtime) -> None:
     assert outbox_size(runtime) == 0
 
 
+def test_a_deleted_user_takes_their_notifications_and_deliveries(
+    push_runtime: Runtime, receiver: PushReceiver
+) -> None:
+    """There is no foreign key (its check would lock the user's row in every caller's
+    transaction): triggers on users do what its cascade did, for DELETE and TRUNCATE."""
+    gone, kept = new_user(push_runtime), new_user(push_runtime)
+    subscribe(push_runtime, gone, receiver, "phone")
+    for user in (gone, kept, gone):
+        call(push_runtime, "planner_notify", user, Jsonb({"title": "hi"}))
+    with push_runtime.engine.begin() as c:  # drained: the deliveries are made
+        c.execute(sa.text("UPDATE notifications SET drained_at = now()"))
+        c.execute(
+            sa.text(
+                "INSERT INTO push_deliveries (notification_id, subscription_id)"
+                " SELECT n.id, s.id FROM notifications n JOIN push_subscriptions s USING (user_id)"
+            )
+        )
+
+    with push_runtime.engine.begin() as c:
+        c.execute(sa.text("DELETE FROM users WHERE id = :u"), {"u": gone})
+    with push_runtime.engine.connect() as c:
+        left = c.scalars(sa.text("SELECT user_id FROM notifications")).all()
+        deliveries = c.scalar(sa.text("SELECT count(*) FROM push_deliveries"))
+    assert (left, deliveries) == ([kept], 0)
+
+    with push_runtime.engine.begin() as c:
+        c.execute(sa.text("TRUNCATE users CASCADE"))
+    assert outbox_size(push_runtime) == 0
+
+
+def test_a_notification_whose_user_vanished_meanwhile_is_drained_without_deliveries(
+    push_runtime: Runtime,
+) -> None:
+    """What the foreign key's lock prevented: a notification committed just after its user's
+    deletion (checked before it) has no subscription to go to, and is drained like any other."""
+    with push_runtime.engine.begin() as c:
+        c.execute(
+            sa.text("INSERT INTO notifications (user_id, body) VALUES (:u, '{}')"),
+            {"u": uuid.uuid4()},
+        )
+
+    work(push_runtime)
+
+    assert job_statuses(push_runtime) == []
+    with push_runtime.engine.connect() as c:
+        assert c.scalar(sa.text("SELECT drained_at IS NOT NULL FROM notifications"))
+
+
 @pytest.mark.parametrize(
     ("arguments", "message"),
     [

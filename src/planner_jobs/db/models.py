@@ -435,7 +435,10 @@ class Notification(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
-    user_id: Mapped[uuid.UUID] = user_fk()
+    # No foreign key: its check would lock the user's row in every caller's transaction. The
+    # rules check the user exists; a user's deletion takes their notifications by a trigger
+    # (migration 0019).
+    user_id: Mapped[uuid.UUID] = mapped_column(index=True)
     body: Mapped[str]  # the payload's compact JSON text: exactly what the browser receives
     urgency: Mapped[str] = mapped_column(server_default=text("'normal'"))
     topic: Mapped[str | None]

@@ -4,6 +4,7 @@ nudges into notifications."""
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
@@ -104,17 +105,27 @@ def send_reminders(
             db.mark_reminded(connection, due)
         sent += len(sending)
         skipped += len(due) - len(sending)
-    routine = _send_routine_reminders(
-        engine, now=now, grace=grace, links=links, batch_size=batch_size
-    )
-    streak = _send_streak_nudges(
-        engine,
-        now=now,
-        grace=grace,
-        links=links,
-        default_threshold=default_threshold,
-        batch_size=batch_size,
-    )
+    # Routine reminders and streak nudges lock different rows (routine tasks, users): on two
+    # connections at once, each waits on the database while the other decides.
+    with ThreadPoolExecutor(2, thread_name_prefix="reminders") as pool:
+        routine_run = pool.submit(
+            _send_routine_reminders,
+            engine,
+            now=now,
+            grace=grace,
+            links=links,
+            batch_size=batch_size,
+        )
+        streak_run = pool.submit(
+            _send_streak_nudges,
+            engine,
+            now=now,
+            grace=grace,
+            links=links,
+            default_threshold=default_threshold,
+            batch_size=batch_size,
+        )
+        routine, streak = routine_run.result(), streak_run.result()
     raised = sent + routine.sent + streak.sent
     if raised:
         with engine.begin() as connection:
