@@ -4,6 +4,7 @@ nudges into notifications."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -156,6 +157,11 @@ class _Counts:
     skipped: int = 0
     unknown_zones: int = 0
 
+    def unknown_zone(self, what: str, user_id: uuid.UUID, timezone: str) -> None:
+        """A user whose zone is no IANA name: handled in UTC, counted and reported."""
+        self.unknown_zones += 1
+        events.warning(f"unknown time zone: {what} in UTC", user_id=str(user_id), timezone=timezone)
+
 
 def _send_routine_reminders(
     engine: Engine,
@@ -193,12 +199,7 @@ def _send_routine_reminders(
                 ):
                     continue  # only planned (a new reminder whose time today has passed)
                 if not zone.valid:
-                    counts.unknown_zones += 1
-                    events.warning(
-                        "unknown time zone: routine reminder in UTC",
-                        user_id=str(r.user_id),
-                        timezone=r.timezone,
-                    )
+                    counts.unknown_zone("routine reminder", r.user_id, r.timezone)
                 if step.outcome is not RoutineOutcome.SEND:
                     counts.skipped += 1
                     continue
@@ -258,12 +259,7 @@ def _send_streak_nudges(
                 ):
                     continue  # only planned (a new nudge whose time today has passed)
                 if not zone.valid:
-                    counts.unknown_zones += 1
-                    events.warning(
-                        "unknown time zone: streak nudge in UTC",
-                        user_id=str(user.user_id),
-                        timezone=user.timezone,
-                    )
+                    counts.unknown_zone("streak nudge", user.user_id, user.timezone)
                 if outcome is not NudgeOutcome.SEND:
                     counts.skipped += 1
                     continue
