@@ -5,17 +5,21 @@ active export; the newest `keep` kept; shown with their `source` to the user and
 from __future__ import annotations
 
 import datetime as dt
+import os
 import uuid
 from typing import Any
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from planner_jobs.db import exports as db
 from planner_jobs.inspection import views
 from planner_jobs.jobs.exports import expire_exports
 from planner_jobs.jobs.rollover import sweep
 from planner_jobs.runtime import Runtime
+from tests import day_model
 from tests.data import add_user, utc
 from tests.integration.conftest import bearer, client_of, work
 
@@ -239,3 +243,79 @@ def test_operators_see_the_source_and_a_deleted_user_takes_the_schedule(
     with runtime.engine.begin() as c:
         c.execute(sa.text("DELETE FROM users WHERE id = :u"), {"u": user})
         assert c.scalar(sa.text("SELECT count(*) FROM export_schedules")) == 0
+
+
+EDGES = {
+    "America/New_York": "2026-03-08",
+    "Europe/Paris": "2026-03-29",
+    "Australia/Lord_Howe": "2026-10-04",
+    "Pacific/Chatham": "2026-04-05",
+    "America/Santiago": "2026-09-06",
+    "Pacific/Apia": "2011-12-30",
+}
+
+
+def _ends_period(day: dt.date, every: str) -> bool:
+    """The reference's rule, written apart: a date ends its period when it is the last of it."""
+    if every == "day":
+        return True
+    if every == "week":
+        return day.strftime("%A") == "Sunday"
+    return (day + dt.timedelta(days=1)).month != day.month
+
+
+@settings(
+    max_examples=int(os.environ.get("PLANNER_PROPERTY_EXAMPLES", "20")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    st.sampled_from(sorted(EDGES)),
+    st.sampled_from(["day", "week", "month"]),
+    st.sampled_from([dt.time(0), dt.time(2, 30), dt.time(4)]),
+    st.integers(0, 40),
+)
+def test_the_export_starts_when_the_models_last_date_of_the_period_closes(
+    runtime: Runtime, zone: str, every: str, boundary: dt.time, shift: int
+) -> None:
+    """Around a DST change (the first period ending up to 40 days after it), a sweep a second
+    before the model's first instant of the date after the period's last one starts no export,
+    and one at that instant starts it."""
+    edge = dt.datetime.fromisoformat(EDGES[zone]).replace(tzinfo=dt.UTC)
+    created = edge + dt.timedelta(days=shift) - dt.timedelta(days=35)
+    first = day_model.date_of(created, zone, boundary)
+    last = next(
+        first + dt.timedelta(days=n)
+        for n in range(60)
+        if _ends_period(first + dt.timedelta(days=n), every)
+    )
+    closes = day_model.start(last + dt.timedelta(days=1), zone, boundary)
+    try:
+        user = scheduled_user(
+            runtime,
+            every,
+            created=created.isoformat(),
+            zone=zone,
+            boundary=boundary.isoformat(),
+        )
+        sweep(
+            runtime.engine,
+            now=closes - dt.timedelta(seconds=1),
+            default_threshold=75,
+            parallel=1,
+        )
+        before = exports_of(runtime, user)
+        sweep(runtime.engine, now=closes, default_threshold=75, parallel=1)
+        assert (before, exports_of(runtime, user)) == (
+            [],
+            [("schedule", "pending", "json")],
+        ), (zone, every, boundary, last, closes)
+        with runtime.engine.connect() as c:
+            history = c.scalar(
+                sa.text("SELECT max(day) FROM performance_history WHERE user_id = :u"),
+                {"u": user},
+            )
+        assert history == last  # the export holds the period's last date
+    finally:
+        with runtime.engine.begin() as c:
+            c.execute(sa.text("TRUNCATE users CASCADE"))
