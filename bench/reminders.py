@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _support import create_database, database_url, drop_database, run_phase, server, vacuum_analyze
 from planner_jobs.db.engine import create_engine
 from planner_jobs.db.migrate import migrate
-from planner_jobs.domain.days import day_start, resolve_zone
+from planner_jobs.domain.days import day_bounds, resolve_zone
 from planner_jobs.domain.reminders import (
     NudgeOutcome,
     RoutineOutcome,
@@ -188,8 +188,7 @@ def _naive_streak(connection: sa.Connection, user_id: object) -> int:
     protection = Protection(user.days_off, user.vacation_start, user.vacation_end)
     if streak_at_stake(slot, streak=user.streak, protection=protection) is not NudgeOutcome.SEND:
         return 0
-    start = day_start(slot.day, zone, user.day_starts_at)
-    end = day_start(slot.day + dt.timedelta(days=1), zone, user.day_starts_at)
+    start, end = day_bounds(slot.day, zone, user.day_starts_at)
     asked = {"id": user_id, "day": slot.day, "start": start, "end": end}
     plan_total, plan_done = connection.execute(sa.text(NAIVE_PLAN_TASKS), asked).one()
     routine_total, routine_done = connection.execute(sa.text(NAIVE_ROUTINE_TASKS), asked).one()

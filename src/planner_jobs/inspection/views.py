@@ -224,7 +224,7 @@ class Status:
     rollover: RolloverView
     exports: dict[str, int]
     deliveries: DeliveriesView
-    export_schedules: SchedulesView = SchedulesView(0, 0)
+    export_schedules: SchedulesView
     last_hour: dict[str, int] = field(default_factory=dict)  # user-days closed, reminders, pushes
 
     def as_json(self) -> dict[str, Any]:

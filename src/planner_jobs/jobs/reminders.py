@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from planner_jobs import logs
 from planner_jobs.db import job_counts
 from planner_jobs.db import reminders as db
-from planner_jobs.domain.days import day_start, resolve_zone
+from planner_jobs.domain.days import day_bounds, resolve_zone
 from planner_jobs.domain.notifications import NO_LINKS, AppLinks, NewNotification
 from planner_jobs.domain.reminders import (
     STREAK_RISK_TOPIC,
@@ -263,8 +263,7 @@ def _send_streak_nudges(
                 if outcome is not NudgeOutcome.SEND:
                     counts.skipped += 1
                     continue
-                start = day_start(slot.day, zone, user.day_starts_at)
-                end = day_start(slot.day + dt.timedelta(days=1), zone, user.day_starts_at)
+                start, end = day_bounds(slot.day, zone, user.day_starts_at)
                 at_stake.append((user, db.OpenDay(user.user_id, slot.day, start, end)))
             tallies = db.tally_days(connection, [day for _, day in at_stake])
             notices = []
