@@ -178,6 +178,25 @@ def test_the_functions_of_the_way_in_search_only_our_schema_then_pg_temp(
     ]
 
 
+def test_a_role_that_may_delete_users_takes_their_notifications_with_them(
+    runtime: Runtime, role: str
+) -> None:
+    """As the foreign key's cascade did (migration 0019 replaced it by a trigger): the role
+    needs no right on the notifications."""
+    user = new_user(runtime)
+    with runtime.engine.begin() as c:
+        c.execute(
+            sa.text("SELECT planner_notify(:u, CAST(:p AS jsonb))"),
+            {"u": user, "p": json.dumps({"title": "hi"})},
+        )
+        c.execute(sa.text(f'GRANT SELECT, DELETE ON users TO "{role}"'))
+
+    with connect_as(runtime, role) as caller:
+        caller.execute("DELETE FROM users WHERE id = %s", (user,))
+
+    assert outbox_size(runtime) == 0
+
+
 # --- nested payloads ------------------------------------------------------------------------
 
 

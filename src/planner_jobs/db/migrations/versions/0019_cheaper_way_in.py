@@ -107,10 +107,11 @@ def functions(schema: str) -> list[str]:
         END $$
         """,  # noqa: S608 (the schema is the database's own name, quoted by quote_ident)
         # The foreign key's cascade, as statement triggers: a deletion or a TRUNCATE of users
-        # takes their notifications (and so their deliveries).
+        # takes their notifications (and so their deliveries). With the owner's rights, as a
+        # foreign key's cascade runs: the main app's role deleting a user needs no right on them.
         f"""
         CREATE FUNCTION planner_forget_notifications() RETURNS trigger
-        LANGUAGE plpgsql AS $$
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = {schema}, pg_temp AS $$
         BEGIN
             IF TG_OP = 'TRUNCATE' THEN
                 -- Not TRUNCATE: the deliveries it would cascade to are being truncated by the
