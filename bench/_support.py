@@ -22,15 +22,33 @@ from sqlalchemy.engine import Engine, make_url
 from planner_jobs.db.embedded import start_embedded_postgres
 from planner_jobs.db.engine import libpq_url
 
+# For the benchmarks that meter writes (`WriteMeter`) on a server of their own: no checkpoint
+# but the meter's own during a measured phase (one in the middle brings every page's full image
+# back into the WAL: measured, the same sweep read 4.9 or 7.2 KB a user-day by whether one fell
+# in it), and no autovacuum of an earlier phase's tables in the WAL and CPU of the next (the
+# seeds VACUUM ANALYZE explicitly).
+QUIET_WRITES = {"max_wal_size": "64GB", "checkpoint_timeout": "1h", "autovacuum": "off"}
+
 
 @contextlib.contextmanager
-def server(url: str | None) -> Iterator[str]:
-    """A libpq URL of a server to create databases on: `url`, or a fresh embedded one."""
+def server(url: str | None, *, quiet_writes: bool = False) -> Iterator[str]:
+    """A libpq URL of a server to create databases on: `url`, or a fresh embedded one
+    (`quiet_writes`: with the QUIET_WRITES settings; a server you name keeps its own)."""
     if url:
         yield libpq_url(url)
         return
     with tempfile.TemporaryDirectory(prefix="planner-bench-") as folder:
-        yield start_embedded_postgres(Path(folder) / "pg")
+        started = start_embedded_postgres(Path(folder) / "pg")
+        if quiet_writes:
+            with psycopg.connect(started, autocommit=True) as connection:
+                for name, value in QUIET_WRITES.items():
+                    connection.execute(f"ALTER SYSTEM SET {name} = '{value}'")
+                connection.execute("SELECT pg_reload_conf()")
+            print(
+                "bench server: " + ", ".join(f"{k} = {v}" for k, v in QUIET_WRITES.items()),
+                flush=True,
+            )
+        yield started
 
 
 def database_url(server_url: str, name: str) -> str:
@@ -102,6 +120,13 @@ SELECT s.relname, s.n_tup_ins, s.n_tup_upd, s.n_tup_hot_upd, s.n_tup_del,
 """
 
 
+# Checkpoints begun so far (PostgreSQL 17 moved the counters to pg_stat_checkpointer).
+_CHECKPOINTS = {
+    False: "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter",
+    True: "SELECT num_timed + num_requested FROM pg_stat_checkpointer",
+}
+
+
 def _server_cpu_seconds(postmaster: int) -> float:
     """CPU time of the server: the postmaster (with its children that have exited and been
     reaped) and every live child. Linux only; the server must run on this machine."""
@@ -133,6 +158,10 @@ class Writes:
 
     wal_bytes: int = 0
     cpu_seconds: float = 0.0
+    checkpoints: int = 0  # begun during the measurement (the meter's own is before it)
+    # WAL bytes by relation (tables and indexes; "(no block)": commit records and the like) and
+    # the part of them that is full-page images: with `WriteMeter(by_relation=True)`.
+    wal_by_relation: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
     rows: int = 0
     index_entries: int = 0
     by_table: dict[str, tuple[int, int, int, int]] = dataclasses.field(default_factory=dict)
@@ -151,10 +180,11 @@ class WriteMeter:
     CHECKPOINT first (so full-page images are counted alike in every run), then the WAL position,
     the server's CPU and the tables' write counters."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, by_relation: bool = False) -> None:
         self._url = url
+        self._by_relation = by_relation  # needs pg_walinspect (PostgreSQL 16+, a superuser)
 
-    def _read(self) -> tuple[int, float, dict[str, tuple[int, ...]]]:
+    def _read(self) -> tuple[int, float, int, dict[str, tuple[int, ...]]]:
         with psycopg.connect(self._url, autocommit=True) as c:
             c.execute("SELECT pg_stat_force_next_flush()")
             time.sleep(0.2)
@@ -163,7 +193,8 @@ class WriteMeter:
             backend = c.execute("SELECT pg_backend_pid()").fetchone()[0]  # type: ignore[index]
             postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
             tables = {row[0]: tuple(row[1:]) for row in c.execute(_TABLE_WRITES)}
-        return int(lsn), _server_cpu_seconds(postmaster), tables
+            checkpoints = c.execute(_CHECKPOINTS[c.info.server_version >= 170000]).fetchone()[0]  # type: ignore[index]
+        return int(lsn), _server_cpu_seconds(postmaster), int(checkpoints), tables
 
     def start(self) -> None:
         with psycopg.connect(self._url, autocommit=True) as c:
@@ -171,9 +202,11 @@ class WriteMeter:
         self._before = self._read()
 
     def stop(self) -> Writes:
-        lsn, cpu, tables = self._read()
-        lsn0, cpu0, tables0 = self._before
-        writes = Writes(wal_bytes=lsn - lsn0, cpu_seconds=cpu - cpu0)
+        lsn, cpu, checkpoints, tables = self._read()
+        lsn0, cpu0, checkpoints0, tables0 = self._before
+        writes = Writes(
+            wal_bytes=lsn - lsn0, cpu_seconds=cpu - cpu0, checkpoints=checkpoints - checkpoints0
+        )
         for name, (ins, upd, hot, dele, indexes) in tables.items():
             ins0, upd0, hot0, del0, _ = tables0.get(name, (0, 0, 0, 0, 0))
             d_ins, d_upd, d_hot, d_del = ins - ins0, upd - upd0, hot - hot0, dele - del0
@@ -181,4 +214,35 @@ class WriteMeter:
                 writes.by_table[name] = (d_ins, d_upd, d_hot, d_del)
                 writes.rows += d_ins + d_upd + d_del
                 writes.index_entries += (d_ins + d_upd - d_hot) * int(indexes)
+        if self._by_relation:
+            with psycopg.connect(self._url, autocommit=True) as c:
+                c.execute("CREATE EXTENSION IF NOT EXISTS pg_walinspect")
+                rows = c.execute(_WAL_BY_RELATION, {"start": lsn0, "end": lsn}).fetchall()
+                c.execute("DROP EXTENSION pg_walinspect")
+            writes.wal_by_relation = {str(name): (int(b), int(f)) for name, b, f in rows}
+            counted = sum(b for b, _ in writes.wal_by_relation.values())
+            writes.wal_by_relation["(no block)"] = (writes.wal_bytes - counted, 0)
         return writes
+
+
+# Each WAL record's bytes go to the relation of its first block; full-page images to each
+# block's own relation.
+_WAL_BY_RELATION = """
+WITH blocks AS (
+    SELECT b.*, sum(coalesce(b.block_fpi_length, 0)) OVER record AS record_fpi,
+           min(b.block_id) OVER record AS first_block
+      FROM pg_get_wal_block_info('0/0'::pg_lsn + %(start)s::numeric,
+                                 '0/0'::pg_lsn + %(end)s::numeric, false) AS b
+    WINDOW record AS (PARTITION BY b.start_lsn)
+)
+SELECT coalesce(c.relname, CASE WHEN b.reldatabase = d.oid THEN 'relfilenode ' || b.relfilenode
+                                ELSE '(other databases)' END) AS relation,
+       sum(CASE WHEN b.block_id = b.first_block THEN b.record_length - b.record_fpi ELSE 0 END
+           + coalesce(b.block_fpi_length, 0)) AS bytes,
+       sum(coalesce(b.block_fpi_length, 0)) AS fpi_bytes
+  FROM blocks AS b
+  JOIN pg_database d ON d.datname = current_database()
+  LEFT JOIN pg_class c ON c.relfilenode = b.relfilenode AND b.reldatabase = d.oid
+ GROUP BY 1
+ ORDER BY 2 DESC
+"""

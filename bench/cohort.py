@@ -116,7 +116,10 @@ def main() -> None:
     args = parser.parse_args()
 
     results = {}
-    with server(args.url) as server_url, tempfile.TemporaryDirectory() as data_dir:
+    with (
+        server(args.url, quiet_writes=True) as server_url,
+        tempfile.TemporaryDirectory() as data_dir,
+    ):
         seed_name = create_database(server_url)
         try:
             print(f"seeding {args.users:,} users of one zone, due at one midnight...", flush=True)

@@ -242,9 +242,10 @@ class RoutineTask(Base):
             "id",
             postgresql_where=text(ROUTINE_REMINDER_UNPLANNED),
         ),
-        # Every routine task is unchecked every night: free space on each page lets PostgreSQL
-        # update it in place (a HOT update, no index entries written).
-        {"postgresql_with": {"fillfactor": 80}},
+        # Every checked routine task is unchecked every night, a page's worth in one batch:
+        # half of each page free lets PostgreSQL update them in place (HOT: no index entry
+        # written; migration 0021).
+        {"postgresql_with": {"fillfactor": 50}},
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -308,7 +309,12 @@ class PerformanceHistory(Base):
 
 class Streak(Base):
     __tablename__ = "streaks"
-    __table_args__ = (CheckConstraint("freezes >= 0", name="freezes_not_negative"),)
+    __table_args__ = (
+        CheckConstraint("freezes >= 0", name="freezes_not_negative"),
+        # Every streak a rollover closes is rewritten, a page's worth in one batch: half of each
+        # page free keeps those updates HOT (migration 0021).
+        {"postgresql_with": {"fillfactor": 50}},
+    )
 
     user_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
