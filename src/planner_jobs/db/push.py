@@ -177,17 +177,40 @@ def record(connection: sa.Connection, outcomes: Sequence[Recorded]) -> None:
     )
 
 
-def prune_notifications(connection: sa.Connection, *, before: dt.datetime) -> int:
-    """Forget the notifications raised before `before` whose deliveries are all finished
-    (their deliveries go with them)."""
-    finished = sa.not_(
-        sa.exists().where(
-            PushDelivery.notification_id == Notification.id, PushDelivery.status == "pending"
-        )
+# One batch of the prune: the next notifications by id (their order of arrival), of which those
+# raised before the cut-off whose deliveries are all finished are deleted (their deliveries go
+# with them, by the foreign key's cascade).
+_PRUNE_BATCH = sa.text(
+    """
+    WITH batch AS (
+        SELECT id, created_at FROM notifications WHERE id > :after ORDER BY id LIMIT :limit
+    ), gone AS (
+        DELETE FROM notifications n USING batch b
+         WHERE n.id = b.id AND n.created_at < :before AND n.drained_at IS NOT NULL
+           AND NOT EXISTS (SELECT FROM push_deliveries d
+                            WHERE d.notification_id = n.id AND d.status = 'pending')
+        RETURNING n.id
     )
-    result = connection.execute(
-        sa.delete(Notification).where(
-            Notification.created_at < before, Notification.drained_at.is_not(None), finished
-        )
-    )
-    return result.rowcount
+    SELECT (SELECT count(*) FROM gone) AS pruned,
+           (SELECT max(id) FROM batch) AS last_id,
+           (SELECT bool_and(created_at < :before) FROM batch) AS all_old
+    """
+)
+
+
+@dataclass(frozen=True)
+class PruneBatch:
+    pruned: int
+    next_after: int | None  # where the next batch starts; None: the prune has reached the end
+
+
+def prune_notifications(
+    connection: sa.Connection, *, before: dt.datetime, after: int, limit: int
+) -> PruneBatch:
+    """Forget, of the `limit` notifications next after id `after`, those raised before `before`
+    whose deliveries are all finished (their deliveries go with them). The prune goes on while
+    a whole batch was raised before `before`: ids follow the order of arrival, so a batch that
+    reaches notifications raised since then is the last."""
+    row = connection.execute(_PRUNE_BATCH, {"after": after, "limit": limit, "before": before}).one()
+    more = row.last_id is not None and bool(row.all_old)
+    return PruneBatch(pruned=row.pruned, next_after=row.last_id if more else None)

@@ -423,8 +423,23 @@ class NotificationsForgotten:
         return f"forgot {self.forgotten} finished notifications"
 
 
-def prune_notifications(engine: Engine, *, now: dt.datetime) -> NotificationsForgotten:
-    """Forget the notifications of more than a week ago whose deliveries are all finished."""
-    with engine.begin() as connection:
-        pruned = db.prune_notifications(connection, before=now - NOTIFICATION_RETENTION)
-    return NotificationsForgotten(forgotten=pruned)
+# Notifications forgotten per transaction: 300,000 of them (and their deliveries) in one held
+# their rows for 2.6 s; 5,000 take about 45 ms (bench/history.py).
+PRUNE_BATCH_SIZE = 5000
+
+
+def prune_notifications(
+    engine: Engine, *, now: dt.datetime, batch_size: int = PRUNE_BATCH_SIZE
+) -> NotificationsForgotten:
+    """Forget the notifications of more than a week ago whose deliveries are all finished, a
+    batch per transaction, oldest first."""
+    forgotten, after = 0, 0
+    while True:
+        with engine.begin() as connection:
+            batch = db.prune_notifications(
+                connection, before=now - NOTIFICATION_RETENTION, after=after, limit=batch_size
+            )
+        forgotten += batch.pruned
+        if batch.next_after is None:
+            return NotificationsForgotten(forgotten=forgotten)
+        after = batch.next_after
