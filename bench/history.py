@@ -168,32 +168,14 @@ def phase_sweep(url: str) -> dict[str, object]:
 
 
 def phase_export(url: str, data_dir: str) -> dict[str, object]:
-    import uuid
+    """The export of the user with EXPORT_TASKS tasks, built as `export.py` builds it."""
+    from export import phase_build
 
-    from planner_jobs.jobs.exports import build_export, request_export
-    from planner_jobs.runtime import open_runtime
-    from planner_jobs.settings import Settings
-
-    settings = Settings(_env_file=None, database_url=url, data_dir=Path(data_dir))  # type: ignore[call-arg]
     with psycopg.connect(url) as connection:
         user = connection.execute(
             "SELECT id FROM users WHERE email = 'exporter@example.com'"
         ).fetchone()[0]  # type: ignore[index]
-    with open_runtime(settings, periodic=False) as runtime:
-        job = request_export(runtime.engine, uuid.UUID(str(user)), "json").job
-        started = time.perf_counter()
-        build_export(
-            runtime.engine,
-            runtime.storage,
-            runtime.metrics,
-            export_id=job.id,
-            attempt=1,
-            staging=runtime.staging,
-            retention=dt.timedelta(days=settings.export_retention_days),
-            url_ttl=dt.timedelta(seconds=settings.export_url_ttl),
-        )
-        seconds = time.perf_counter() - started
-    return {"rows": EXPORT_TASKS, "seconds": seconds}
+    return {"rows": EXPORT_TASKS, **phase_build(url, str(user), "json", data_dir)}
 
 
 PRUNES = ("notifications.prune", "maintenance.prune_finished_jobs", "tokens.cleanup")
