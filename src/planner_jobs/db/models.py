@@ -435,9 +435,7 @@ class Notification(Base):
             unique=True,
             postgresql_where=text("dedupe_key IS NOT NULL"),
         ),
-        # The nightly prune reads a range of creation times: rows arrive in time order, so a
-        # summary per block range serves it, and an insert touches no B-tree's last page.
-        Index("ix_notifications_created_at", "created_at", postgresql_using="brin"),
+        # The nightly prune walks the primary key: ids follow arrival (migration 0022).
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
