@@ -8,8 +8,10 @@ or nothing.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -42,6 +44,18 @@ class MigrationResult:
         if self.before == self.after:
             return f"schema is up to date (revision {self.after})"
         return f"schema upgraded from revision {self.before or 'none'} to {self.after}"
+
+
+def earlier_revision(file_name: str) -> ModuleType:
+    """The module of an earlier revision, for a migration that puts back or builds on its
+    definitions (revision files are named by number: no import statement reaches them)."""
+    path = MIGRATIONS_DIR / "versions" / file_name
+    spec = importlib.util.spec_from_file_location(f"planner_revision_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"no migration file {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def alembic_config(connection: sa.Connection | None = None) -> Config:

@@ -23,12 +23,10 @@ Create Date: 2026-12-04
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import sqlalchemy as sa
 from alembic import op
+
+from planner_jobs.db.migrate import earlier_revision
 
 revision = "0009"
 down_revision = "0008"
@@ -194,17 +192,6 @@ def schema_of_this_database() -> str:
     return str(op.get_bind().scalar(sa.text("SELECT quote_ident(current_schema())")))
 
 
-def _revision_0006() -> ModuleType:
-    """Revision 0006, whose definitions a downgrade puts back (its file name is no module's)."""
-    path = Path(__file__).with_name("0006_notification_outbox.py")
-    spec = importlib.util.spec_from_file_location("planner_revision_0006", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def upgrade() -> None:
     for definition in functions(schema_of_this_database()):
         op.execute(definition)
@@ -213,7 +200,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for definition in _revision_0006().FUNCTIONS:
+    for definition in earlier_revision("0006_notification_outbox.py").FUNCTIONS:
         op.execute(definition.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))
     for function in (*WAY_IN, *HELPERS):
         op.execute(f"GRANT EXECUTE ON FUNCTION {function} TO PUBLIC")

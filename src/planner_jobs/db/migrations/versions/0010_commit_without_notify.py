@@ -31,12 +31,10 @@ Create Date: 2026-12-04
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import sqlalchemy as sa
 from alembic import op
+
+from planner_jobs.db.migrate import earlier_revision
 
 revision = "0010"
 down_revision = "0009"
@@ -229,16 +227,6 @@ def request_export(schema: str) -> str:
     """  # noqa: S608 (the schema is the database's own name for it, quoted by quote_ident)
 
 
-def _revision(name: str) -> ModuleType:
-    path = Path(__file__).with_name(name)
-    spec = importlib.util.spec_from_file_location(f"planner_revision_{path.stem}", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def upgrade() -> None:
     op.add_column(
         "export_jobs", sa.Column("build_queued_at", sa.DateTime(timezone=True), nullable=True)
@@ -261,19 +249,19 @@ def upgrade() -> None:
         ["status"],
         postgresql_where=sa.text("status IN ('complete', 'failed')"),
     )
-    schema = _revision("0009_safe_way_in.py").schema_of_this_database()
+    schema = earlier_revision("0009_safe_way_in.py").schema_of_this_database()
     for definition in notification_functions(schema):
         op.execute(definition)
     op.execute(request_export(schema))
 
 
 def downgrade() -> None:
-    previous = _revision("0009_safe_way_in.py")
+    previous = earlier_revision("0009_safe_way_in.py")
     schema = previous.schema_of_this_database()
     for definition in previous.functions(schema):
         if any(name in definition.split("(")[0] for name in ("_export", "_problem")):
             op.execute(definition)
-    earlier = _revision("0006_notification_outbox.py")
+    earlier = earlier_revision("0006_notification_outbox.py")
     for definition in earlier.FUNCTIONS:
         if "FUNCTION planner_enqueue_notification" in definition:
             op.execute(definition.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1))

@@ -27,12 +27,10 @@ Create Date: 2026-12-04
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import sqlalchemy as sa
 from alembic import op
+
+from planner_jobs.db.migrate import earlier_revision
 
 revision = "0011"
 down_revision = "0010"
@@ -82,16 +80,6 @@ def enqueue_notification(schema: str) -> str:
     """  # noqa: S608 (the schema is the database's own name, quoted by quote_ident)
 
 
-def _revision(name: str) -> ModuleType:
-    path = Path(__file__).with_name(name)
-    spec = importlib.util.spec_from_file_location(f"planner_revision_{path.stem}", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 _KEYED = sa.text("dedupe_key IS NOT NULL")
 
 
@@ -114,13 +102,15 @@ def upgrade() -> None:
         unique=True,
         postgresql_where=_KEYED,
     )
-    schema = _revision("0009_safe_way_in.py").schema_of_this_database()
+    schema = earlier_revision("0009_safe_way_in.py").schema_of_this_database()
     op.execute(enqueue_notification(schema))
 
 
 def downgrade() -> None:
-    schema = _revision("0009_safe_way_in.py").schema_of_this_database()
-    for definition in _revision("0010_commit_without_notify.py").notification_functions(schema):
+    schema = earlier_revision("0009_safe_way_in.py").schema_of_this_database()
+    for definition in earlier_revision("0010_commit_without_notify.py").notification_functions(
+        schema
+    ):
         if "FUNCTION planner_enqueue_notification(" in definition:
             op.execute(definition)
     op.drop_index("ux_notifications_dedupe", table_name="notifications", postgresql_where=_KEYED)

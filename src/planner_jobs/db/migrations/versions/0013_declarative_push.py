@@ -24,12 +24,10 @@ Create Date: 2026-12-04
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import sqlalchemy as sa
 from alembic import op
+
+from planner_jobs.db.migrate import earlier_revision
 
 revision = "0013"
 down_revision = "0012"
@@ -146,7 +144,9 @@ def check_function(schema: str, *, declarative: bool) -> str:
     rules (`declarative`) before the payload is measured."""
     [earlier] = [
         str(definition)
-        for definition in _revision("0010_commit_without_notify.py").notification_functions(schema)
+        for definition in earlier_revision("0010_commit_without_notify.py").notification_functions(
+            schema
+        )
         if "FUNCTION planner_notification_check(" in definition
     ]
     earlier = earlier.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
@@ -163,16 +163,6 @@ def check_function(schema: str, *, declarative: bool) -> str:
     return earlier.replace(_SIZE_STEP, step + _SIZE_STEP)
 
 
-def _revision(name: str) -> ModuleType:
-    path = Path(__file__).with_name(name)
-    spec = importlib.util.spec_from_file_location(f"planner_revision_{path.stem}", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def upgrade() -> None:
     op.create_table(
         "planner_settings",
@@ -181,13 +171,13 @@ def upgrade() -> None:
         sa.CheckConstraint("one", name="one_row"),
     )
     op.execute("INSERT INTO planner_settings DEFAULT VALUES")
-    schema = _revision("0009_safe_way_in.py").schema_of_this_database()
+    schema = earlier_revision("0009_safe_way_in.py").schema_of_this_database()
     for definition in functions(schema):
         op.execute(definition)
 
 
 def downgrade() -> None:
-    schema = _revision("0009_safe_way_in.py").schema_of_this_database()
+    schema = earlier_revision("0009_safe_way_in.py").schema_of_this_database()
     op.execute(check_function(schema, declarative=False))
     op.execute("DROP FUNCTION planner_declarative_problem(jsonb)")
     op.execute("DROP FUNCTION planner_link_problem(text, jsonb)")

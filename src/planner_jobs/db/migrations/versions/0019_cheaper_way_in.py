@@ -31,11 +31,9 @@ Create Date: 2026-12-04
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 from alembic import op
+
+from planner_jobs.db.migrate import earlier_revision
 
 revision = "0019"
 down_revision = "0018"
@@ -136,18 +134,8 @@ def functions(schema: str) -> list[str]:
     ]
 
 
-def _revision(name: str) -> ModuleType:
-    path = Path(__file__).with_name(name)
-    spec = importlib.util.spec_from_file_location(f"planner_revision_{path.stem}", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def upgrade() -> None:
-    schema = _revision("0009_safe_way_in.py").schema_of_this_database()
+    schema = earlier_revision("0009_safe_way_in.py").schema_of_this_database()
     op.drop_constraint(op.f("fk_notifications_user_id_users"), "notifications", type_="foreignkey")
     for definition in functions(schema):
         op.execute(definition)
@@ -159,7 +147,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    schema = _revision("0009_safe_way_in.py").schema_of_this_database()
+    schema = earlier_revision("0009_safe_way_in.py").schema_of_this_database()
     op.execute("DROP TRIGGER planner_forget_notifications_truncated ON users")
     op.execute("DROP TRIGGER planner_forget_notifications ON users")
     op.execute("DROP FUNCTION planner_forget_notifications()")
@@ -174,9 +162,9 @@ def downgrade() -> None:
         ["id"],
         ondelete="CASCADE",
     )
-    for definition in _revision("0009_safe_way_in.py").functions(schema):
+    for definition in earlier_revision("0009_safe_way_in.py").functions(schema):
         if "FUNCTION planner_notify(" in definition:
             op.execute(definition)
-    op.execute(_revision("0011_dedupe_by_unique_key.py").enqueue_notification(schema))
+    op.execute(earlier_revision("0011_dedupe_by_unique_key.py").enqueue_notification(schema))
     op.drop_index("ix_notifications_created_at", table_name="notifications")
     op.create_index("ix_notifications_created_at", "notifications", ["created_at"])

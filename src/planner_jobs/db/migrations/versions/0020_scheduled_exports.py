@@ -15,12 +15,10 @@ Create Date: 2026-12-04
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 import sqlalchemy as sa
 from alembic import op
+
+from planner_jobs.db.migrate import earlier_revision
 
 revision = "0020"
 down_revision = "0019"
@@ -48,19 +46,9 @@ _EVENT = """
         """
 
 
-def _revision(name: str) -> ModuleType:
-    path = Path(__file__).with_name(name)
-    spec = importlib.util.spec_from_file_location(f"planner_revision_{path.stem}", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _request_export(schema: str, *, requests_only: bool) -> str:
     """Revision 0010's `planner_request_export()`, its quota reading requests only or not."""
-    text: str = _revision("0010_commit_without_notify.py").request_export(schema)
+    text: str = earlier_revision("0010_commit_without_notify.py").request_export(schema)
     assert _QUOTA_BEFORE in text
     return text.replace(_QUOTA_BEFORE, _QUOTA_AFTER) if requests_only else text
 
@@ -100,13 +88,13 @@ def upgrade() -> None:
         ["user_id", "created_at"],
         postgresql_where=sa.text("source = 'schedule' AND status = 'complete'"),
     )
-    schema = _revision("0009_safe_way_in.py").schema_of_this_database()
+    schema = earlier_revision("0009_safe_way_in.py").schema_of_this_database()
     op.execute(_request_export(schema, requests_only=True))
     op.execute(_EVENT.format(source=", 'source', NEW.source"))
 
 
 def downgrade() -> None:
-    schema = _revision("0009_safe_way_in.py").schema_of_this_database()
+    schema = earlier_revision("0009_safe_way_in.py").schema_of_this_database()
     op.execute(_EVENT.format(source=""))
     op.execute(_request_export(schema, requests_only=False))
     op.drop_index("ix_export_jobs_scheduled_complete", table_name="export_jobs")
