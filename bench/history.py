@@ -181,13 +181,13 @@ def phase_export(url: str, data_dir: str) -> dict[str, object]:
 PRUNES = ("notifications.prune", "maintenance.prune_finished_jobs", "tokens.cleanup")
 
 
-def phase_prune(url: str, task: str) -> dict[str, object]:
+def phase_prune(url: str, task: str, data_dir: str) -> dict[str, object]:
     """Run one daily prune as the worker runs it (its catalogue runner, now)."""
     from planner_jobs.catalogue import periodic_named
     from planner_jobs.runtime import open_runtime
     from planner_jobs.settings import Settings
 
-    settings = Settings(_env_file=None, database_url=url)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, database_url=url, data_dir=Path(data_dir))  # type: ignore[call-arg]
     spec = periodic_named(task)
     with open_runtime(settings, periodic=False) as runtime:
         started = time.perf_counter()
@@ -280,7 +280,7 @@ def main() -> None:
         print(json.dumps(phase_export(args.database, args.data_dir)))
         return
     if args.phase == "prune":
-        print(json.dumps(phase_prune(args.database, args.task)))
+        print(json.dumps(phase_prune(args.database, args.task, args.data_dir)))
         return
 
     results: dict[str, dict[str, object]] = {}
@@ -322,7 +322,9 @@ def main() -> None:
             for task in PRUNES:
                 with Watch(year_url) as watch:
                     outcome = run_phase(
-                        __file__, "--phase", "prune", "--database", year_url, "--task", task
+                        __file__,
+                        *("--phase", "prune", "--database", year_url, "--task", task),
+                        *("--data-dir", data_dir),
                     )
                 prunes[task] = {
                     **outcome,
