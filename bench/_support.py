@@ -127,6 +127,12 @@ _CHECKPOINTS = {
 }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a running process (Linux's /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _server_cpu_seconds(postmaster: int) -> float:
     """CPU time of the server: the postmaster (with its children that have exited and been
     reaped) and every live child. Linux only; the server must run on this machine."""
@@ -246,3 +252,27 @@ SELECT coalesce(c.relname, CASE WHEN b.reldatabase = d.oid THEN 'relfilenode ' |
  GROUP BY 1
  ORDER BY 2 DESC
 """
+
+
+def wal_by_relation_lines(
+    left: tuple[Writes, int], right: tuple[Writes, int], *, limit: int | None = None
+) -> list[str]:
+    """WAL bytes per unit by relation, full-page images in brackets, `left | right` (each a
+    `WriteMeter(by_relation=True)` measurement and its count of units), the relations where the
+    two differ most first."""
+    per_unit = [
+        {name: (b / units, f / units) for name, (b, f) in writes.wal_by_relation.items()}
+        for writes, units in (left, right)
+    ]
+    mine, theirs = per_unit
+    relations = sorted(
+        mine.keys() | theirs.keys(),
+        key=lambda r: -abs(mine.get(r, (0, 0))[0] - theirs.get(r, (0, 0))[0]),
+    )
+    lines = []
+    for relation in relations[:limit]:
+        (mine_b, mine_f), (base_b, base_f) = (side.get(relation, (0, 0)) for side in per_unit)
+        lines.append(
+            f"{relation:<34}{mine_b:>8,.0f} ({mine_f:>5,.0f}) | {base_b:>8,.0f} ({base_f:>5,.0f})"
+        )
+    return lines

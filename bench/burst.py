@@ -38,6 +38,7 @@ from tests.push_receiver import Browser, self_signed_certificate
 from _receiver import receiver
 from _support import (
     WriteMeter,
+    cpu_seconds,
     create_database,
     database_url,
     drop_database,
@@ -85,11 +86,6 @@ def next_minute(connection: psycopg.Connection) -> dt.datetime:
     now: dt.datetime = connection.execute("SELECT now()").fetchone()[0]  # type: ignore[index]
     ahead = now + LEAD
     return ahead.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def burst(url: str, processes: int, users: int, env: dict[str, str]) -> dict[str, float]:

@@ -39,12 +39,14 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).parent))
 from _support import (
     WriteMeter,
+    Writes,
     create_database,
     database_url,
     drop_database,
     run_phase,
     server,
     vacuum_analyze,
+    wal_by_relation_lines,
 )
 
 DAY = dt.date(2026, 3, 7)  # the date the rollover closes
@@ -285,7 +287,7 @@ def main() -> None:
 
     results: dict[str, dict[str, object]] = {}
     prunes: dict[str, dict[str, object]] = {}
-    wal_by_relation: dict[str, dict[str, tuple[float, float]]] = {}
+    measured: dict[str, tuple[Writes, int]] = {}  # the sweep's writes and user-days
     with (
         server(args.url, quiet_writes=True) as server_url,
         tempfile.TemporaryDirectory() as data_dir,
@@ -306,10 +308,7 @@ def main() -> None:
                 meter.start()
                 swept = run_phase(__file__, "--phase", "sweep", "--database", url)
                 writes = meter.stop()
-                wal_by_relation[kind] = {
-                    name: (b / int(swept["user_days"]), f / int(swept["user_days"]))  # type: ignore[call-overload]
-                    for name, (b, f) in writes.wal_by_relation.items()
-                }
+                measured[kind] = (writes, int(swept["user_days"]))  # type: ignore[call-overload]
                 exported = run_phase(
                     __file__, "--phase", "export", "--database", url, "--data-dir", data_dir
                 )
@@ -348,19 +347,12 @@ def main() -> None:
     for label, value in rows:
         mine, base = value(year), value(none)
         print(f"  {label:<34}{base:>14,.0f}{mine:>14,.0f}{mine / base:>8.2f}x")
-    print("  rollover WAL bytes per user-day by relation (of which full-page images), top 8:")
-    relations = sorted(
-        wal_by_relation["year"],
-        key=lambda r: -wal_by_relation["year"][r][0] + wal_by_relation["none"].get(r, (0, 0))[0],
+    print(
+        "  rollover WAL bytes per user-day by relation (of which full-page images),"
+        " no history | a year, top 8:"
     )
-    for relation in relations[:8]:
-        (mine_b, mine_f), (base_b, base_f) = (
-            wal_by_relation[kind].get(relation, (0.0, 0.0)) for kind in ("year", "none")
-        )
-        print(
-            f"    {relation:<34}{base_b:>8,.0f} ({base_f:>5,.0f})"
-            f" | {mine_b:>8,.0f} ({mine_f:>5,.0f})"
-        )
+    for line in wal_by_relation_lines(measured["none"], measured["year"], limit=8):
+        print(f"    {line}")
     print("daily prunes on the year (goal: no lock held over 1 s):")
     for task, p in prunes.items():
         print(

@@ -46,7 +46,7 @@ sys.path.insert(1, str(Path(__file__).parent.parent))  # for tests.push_receiver
 from tests.push_receiver import Browser, self_signed_certificate
 
 from _receiver import free_port, receiver, wait_for_port
-from _support import create_database, database_url, drop_database, server
+from _support import cpu_seconds, create_database, database_url, drop_database, server
 
 BATCH = 500
 CLIENTS = 4
@@ -382,12 +382,6 @@ def post(url: str, items: list[dict[str, object]]) -> None:
     )
     with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
         assert response.status == 202
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a running process (Linux's /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 if __name__ == "__main__":

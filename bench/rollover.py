@@ -45,6 +45,7 @@ from _support import (
     run_phase,
     server,
     vacuum_analyze,
+    wal_by_relation_lines,
 )
 from planner_jobs.db.engine import create_engine
 from planner_jobs.db.migrate import migrate
@@ -486,23 +487,11 @@ def main() -> None:
     for statement, seconds in baseline["top"]:  # type: ignore[attr-defined]
         print(f"    {seconds:6.2f} s  {statement}")
     print("  WAL bytes per user-day by relation (of which full-page images), sweep | baseline:")
-    relations = sorted(
-        fast_writes.wal_by_relation.keys() | baseline_writes.wal_by_relation.keys(),
-        key=lambda r: (
-            -max(
-                fast_writes.wal_by_relation.get(r, (0, 0))[0],
-                baseline_writes.wal_by_relation.get(r, (0, 0))[0],
-            )
-        ),
-    )
-    for relation in relations:
-        (mine_b, mine_f), (base_b, base_f) = (
-            w.wal_by_relation.get(relation, (0, 0)) for w in (fast_writes, baseline_writes)
-        )
-        print(
-            f"    {relation:<34}{mine_b / days:>8,.0f} ({mine_f / days:>5,.0f})"
-            f" | {base_b / days:>8,.0f} ({base_f / days:>5,.0f})"
-        )
+    for line in wal_by_relation_lines(
+        (fast_writes, days),
+        (baseline_writes, int(baseline["user_days"])),  # type: ignore[call-overload]
+    ):
+        print(f"    {line}")
     for name, writes in (("sweep", fast_writes), ("baseline", baseline_writes)):
         print(f"  {name} rows per table (inserted, updated, of which HOT, deleted):")
         for table, counts in sorted(writes.by_table.items()):
