@@ -190,6 +190,90 @@ def test_the_values_of_rfc_8030_are_accepted(
     assert call(runtime, "planner_notify", user, Jsonb({}), urgency, topic, ttl) > 0
 
 
+def _deep(levels: int) -> dict[str, Any]:
+    """An object holding `levels` objects, each in the one before."""
+    payload: dict[str, Any] = {}
+    for _ in range(levels):
+        payload = {"a": payload}
+    return payload
+
+
+_SPACED = {"b": ["x"] * 900}  # 4,507 bytes as PostgreSQL renders it, 3,607 sent compact
+_FITS = {"b": "é" * 1992 + "x"}  # 3,993 bytes either way
+_DECLARATIVE = {
+    "web_push": 8030,
+    "notification": {"title": "t", "navigate": "https://planner.example/today"},
+}
+_EDGES: list[tuple[Any, ...]] = [
+    (Jsonb({}),),
+    (Jsonb({"title": "Well done", "body": "3 tasks left"}),),
+    (Jsonb(_deep(31)),),  # 32 levels of objects: the deepest allowed
+    (Jsonb(_deep(32)),),
+    (Jsonb([1, 2]),),
+    (Jsonb("text"),),
+    (None,),
+    (Jsonb(_SPACED),),
+    (Jsonb(_FITS),),
+    (Jsonb({"b": _FITS["b"] + "x"}),),
+    (Jsonb(_DECLARATIVE),),
+    (Jsonb({**_DECLARATIVE, "notification": {"title": ""}}),),
+    (Jsonb({**_DECLARATIVE, "web_push": 8030.0}),),
+    (Jsonb({"web_push": "8030", "title": "t"}),),
+    *[(Jsonb({}), urgency) for urgency in ("very-low", "low", "high", None, "urgent", "NORMAL")],
+    *[
+        (Jsonb({}), "normal", topic)
+        for topic in ("", "a" * 32, "a" * 33, "a b", "é", "x\n", "A-b_C9")
+    ],
+    *[(Jsonb({}), "normal", None, ttl) for ttl in (-1, 0, 2_419_200, 2_419_201)],
+    (Jsonb({}), "normal", None, None, "a-key"),
+    (Jsonb({}), "normal", None, None, ""),
+]
+
+
+def _raise(runtime: Runtime, call: str, arguments: tuple[Any, ...]) -> Any:
+    """What raising a notification leaves: the stored row, or the refusal's code and message
+    (rolled back either way)."""
+    with connect(runtime) as connection:
+        try:
+            found = connection.execute(call, arguments).fetchone()
+            row = connection.execute(
+                "SELECT user_id, body, urgency, topic, ttl, dedupe_key, source, duplicates"
+                " FROM notifications WHERE id = %s",
+                found,
+            ).fetchone()
+            return ("stored", row)
+        except psycopg.Error as error:
+            return ("refused", error.sqlstate, error.diag.message_primary)
+        finally:
+            connection.rollback()
+
+
+def test_the_fast_path_stores_what_the_rules_store_and_refuses_nothing_they_accept(
+    runtime: Runtime,
+) -> None:
+    """`planner_notify()` writes an ordinary notification in one statement of its own
+    (migration 0023) and hands anything else to `planner_enqueue_notification()`, the one place
+    of the rules: over the edge cases of every rule, both give the same answer."""
+    user = new_user(runtime)
+    stored = 0
+    for given in _EDGES:
+        for who in (user, uuid.uuid4(), None):
+            arguments = (who, *given)
+            # planner_notify's defaults, spelled out for the function that has none
+            full = (*arguments, *(None, None, "normal", None, None, None)[len(arguments) :])
+            fast = _raise(
+                runtime, f"SELECT planner_notify({', '.join(['%s'] * len(arguments))})", arguments
+            )
+            ruled = _raise(
+                runtime, "SELECT planner_enqueue_notification(%s, %s, %s, %s, %s, %s, 'sql')", full
+            )
+            assert fast == ruled, arguments
+            stored += fast[0] == "stored"
+
+    assert stored == 17  # the cases above that are within the rules, for the existing user
+    assert outbox_size(runtime) == 0
+
+
 def test_the_largest_payload_that_fits_is_accepted_and_one_byte_more_is_not(
     runtime: Runtime,
 ) -> None:
