@@ -49,8 +49,10 @@ from _support import (
     wal_by_relation_lines,
 )
 
-DAY = dt.date(2026, 3, 7)  # the date the rollover closes
-NOW = dt.datetime(2026, 3, 8, 0, 0, 30, tzinfo=dt.UTC)  # 30 s after everybody's midnight
+# The date the rollover closes: the last of a month, when its month's partition of the history
+# already holds 30 days of each user's (migration 0024), the month's slowest night.
+DAY = dt.date(2026, 3, 31)
+NOW = dt.datetime(2026, 4, 1, 0, 0, 30, tzinfo=dt.UTC)  # 30 s after everybody's midnight
 EXPORT_TASKS = 100_000
 
 USERS = """
@@ -90,6 +92,8 @@ INSERT INTO tasks (user_id, plan_id, title, notes, completed, completed_at)
 
 # What a year leaves: the history (kept forever), and 8 days of what is kept a week.
 YEAR = """
+SELECT planner_history_months(ARRAY(
+           SELECT generate_series(%(day)s::date - 365, %(day)s::date, interval '1 day')::date));
 INSERT INTO performance_history
        (user_id, day, completed_tasks, total_tasks, score, threshold, streak_effect)
     SELECT u.id, d::date, 7, 10, 70.00, 75, 'reset'

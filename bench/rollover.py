@@ -81,6 +81,7 @@ INSERT INTO routine_tasks (routine_id, title, position, completed, completed_at)
       FROM daily_routines r, generate_series(1, 5) AS k;
 INSERT INTO streaks (user_id, current, longest)
     SELECT id, 1 + abs(hashtext(id::text)) % 20, 20 FROM users;
+SELECT planner_history_months(ARRAY[CAST(:day AS date)]);
 """
 # Created at noon, when every boundary of the morning has passed: each user's first date is
 # the bench's day whatever its boundary, and one sweep after the next noon closes just it.

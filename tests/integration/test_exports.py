@@ -72,6 +72,7 @@ def seed(runtime: Runtime) -> tuple[uuid.UUID, uuid.UUID]:
                 completed_at=utc("2026-03-07T10:00") if n % 2 else None,
             )
         add_routine(c, ada, [True, None], name=TRICKY[3])
+        c.execute(sa.text("SELECT planner_history_months(ARRAY[DATE '2026-03-06'])"))
         c.execute(
             sa.text(
                 "INSERT INTO performance_history"

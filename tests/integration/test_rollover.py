@@ -54,6 +54,67 @@ def test_a_day_is_scored_recorded_and_extends_the_streak(engine: Engine) -> None
         assert task_place(c, unfinished) == "2026-03-08"
 
 
+def test_a_backfill_makes_the_history_partitions_of_the_months_it_reaches(
+    engine: Engine,
+) -> None:
+    """The history is partitioned by month (migration 0024): a sweep makes the partitions of
+    the dates around its `now` first, and a backfill that reaches older months makes theirs
+    between batches, in transactions of their own: nothing fails, every day is recorded."""
+    with engine.begin() as c:
+        user = add_user(c, created_at=utc("2026-01-30T08:00"))
+
+    summary = run(engine, "2026-03-02T00:00")
+
+    assert (summary.user_days, summary.failed) == (31, 0)
+    with engine.connect() as c:
+        placed = c.execute(
+            sa.text(
+                "SELECT tableoid::regclass::text, count(*), min(day)::text, max(day)::text"
+                " FROM performance_history WHERE user_id = :u GROUP BY 1 ORDER BY 3"
+            ),
+            {"u": user},
+        ).all()
+        months = c.scalars(
+            sa.text(
+                "SELECT inhrelid::regclass::text FROM pg_inherits"
+                " WHERE inhparent = 'performance_history'::regclass ORDER BY 1"
+            )
+        ).all()
+    assert placed == [
+        ("performance_history_2026_01", 2, "2026-01-30", "2026-01-31"),
+        ("performance_history_2026_02", 28, "2026-02-01", "2026-02-28"),
+        ("performance_history_2026_03", 1, "2026-03-01", "2026-03-01"),
+    ]
+    assert months == [
+        "performance_history_2026_01",
+        "performance_history_2026_02",
+        "performance_history_2026_03",
+    ]
+
+
+def test_making_a_history_partition_gives_way_to_a_transaction_writing_users(
+    engine: Engine,
+) -> None:
+    """Attaching a partition takes SHARE ROW EXCLUSIVE on users (for its foreign key): while
+    the main app's transaction writes a user, each attempt gives up after 100 ms instead of
+    holding up the main app's next writes behind it."""
+    with engine.begin() as c:
+        user = add_user(c, created_at=utc("2026-01-30T08:00"))
+    with engine.connect() as main_app:
+        main_app.execute(sa.text("UPDATE users SET timezone = 'UTC' WHERE id = :u"), {"u": user})
+        started = time.monotonic()
+        with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+            rollover_db.make_history_months(engine, [dt.date(2026, 5, 4)], attempts=2)
+        gave_up_after = time.monotonic() - started
+        main_app.commit()
+
+    rollover_db.make_history_months(engine, [dt.date(2026, 5, 4)])
+
+    assert gave_up_after < 1.0
+    with engine.connect() as c:
+        assert c.scalar(sa.text("SELECT to_regclass('performance_history_2026_05')")) is not None
+
+
 def test_nothing_closes_before_local_midnight_and_a_second_sweep_closes_nothing(
     engine: Engine,
 ) -> None:

@@ -122,6 +122,61 @@ def test_0008_keeps_the_main_apps_earlier_rows_working(empty_database_url: str) 
     engine.dispose()
 
 
+def test_0024_partitions_the_history_by_month_keeping_its_rows(empty_database_url: str) -> None:
+    """The rows from before stay where they are, in the partition of every date before the
+    month after the newest; later months get a partition each, made on demand; a downgrade
+    puts every row back in one table."""
+    engine = create_engine(empty_database_url)
+    migrate(engine, "0023")
+    history = (
+        "INSERT INTO performance_history (user_id, day, completed_tasks, total_tasks, score,"
+        " threshold) VALUES (:u, :day, 1, 2, 50, 75)"
+    )
+    with engine.begin() as c:
+        user = c.scalar(sa.text("INSERT INTO users (email) VALUES ('old@x.com') RETURNING id"))
+        c.execute(sa.text("GRANT SELECT ON performance_history TO PUBLIC"))
+        for day in ("2025-01-31", "2026-03-06"):
+            c.execute(sa.text(history), {"u": user, "day": day})
+
+    migrate(engine)
+    with engine.begin() as c:
+        c.execute(sa.text("SELECT planner_history_months(ARRAY[DATE '2026-03-31', '2026-04-01'])"))
+        for day in ("2026-03-31", "2026-04-01"):  # the old table's last month, the first new
+            c.execute(sa.text(history), {"u": user, "day": day})
+        with pytest.raises(sa.exc.IntegrityError, match="no partition"), c.begin_nested():
+            c.execute(sa.text(history), {"u": user, "day": "2026-06-01"})
+        placed = c.execute(
+            sa.text(
+                "SELECT day::text, tableoid::regclass::text FROM performance_history ORDER BY day"
+            )
+        ).all()
+        public_reads = c.scalar(
+            sa.text("SELECT has_table_privilege('public', 'performance_history', 'SELECT')")
+        )
+        with pytest.raises(sa.exc.IntegrityError, match="duplicate key"), c.begin_nested():
+            c.execute(sa.text(history), {"u": user, "day": "2026-04-01"})
+
+    assert placed == [
+        ("2025-01-31", "performance_history_before"),
+        ("2026-03-06", "performance_history_before"),
+        ("2026-03-31", "performance_history_before"),
+        ("2026-04-01", "performance_history_2026_04"),
+    ]
+    assert public_reads
+
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0023")
+    with engine.connect() as c:
+        days = c.scalars(sa.text("SELECT day::text FROM performance_history ORDER BY day")).all()
+        kind = c.scalar(
+            sa.text("SELECT relkind FROM pg_class WHERE relname = 'performance_history'")
+        )
+    assert days == ["2025-01-31", "2026-03-06", "2026-03-31", "2026-04-01"]
+    assert kind == "r"
+    assert migrate(engine).after == head_revision()  # and up again: April is now "before"
+    engine.dispose()
+
+
 def test_migrators_started_together_take_turns(empty_database_url: str) -> None:
     engine = create_engine(empty_database_url)
     results: list[MigrationResult] = []

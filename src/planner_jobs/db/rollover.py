@@ -8,6 +8,7 @@ gather the counts they need and write the outcome. The predicates "done on that 
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -326,12 +327,52 @@ def begin_closing(
     return contents
 
 
+class HistoryMonthsMissing(Exception):
+    """Days to record fall in months whose partition of the history is not made yet: the
+    caller ends its transaction and makes them (`make_history_months`)."""
+
+    def __init__(self, months: Sequence[dt.date]) -> None:
+        super().__init__(
+            f"no partition of performance_history yet for {', '.join(map(str, months))}"
+        )
+        self.months = list(months)
+
+
+def make_history_months(engine: sa.Engine, days: Iterable[dt.date], *, attempts: int = 8) -> None:
+    """Make the partitions of the history for the months of `days` that have none (migration
+    0024), in a transaction of its own.
+
+    Attaching a partition waits for every transaction writing a user (the foreign key takes
+    SHARE ROW EXCLUSIVE on `users`) and holds up those that come after it: each attempt gives
+    up after 100 ms, and the next comes after a pause that doubles (8 attempts: 12.8 s in all).
+    """
+    wanted = sorted(set(days))
+    for attempt in range(attempts):
+        try:
+            with engine.begin() as connection:
+                connection.execute(sa.text("SET LOCAL lock_timeout = '100ms'"))
+                connection.execute(
+                    sa.text("SELECT planner_history_months(:days)"), {"days": wanted}
+                )
+            return
+        except sa.exc.OperationalError as exc:
+            if getattr(exc.orig, "sqlstate", None) != "55P03" or attempt == attempts - 1:
+                raise
+        time.sleep(0.05 * 2**attempt)
+
+
 def record_days(connection: sa.Connection, records: Sequence[DayRecord]) -> set[uuid.UUID]:
     """Insert the performance history rows; return the users whose row was new.
 
     A row already there (never expected: closing is transactional) is left alone, and its user's
     streak must then not move again.
     """
+    missing = connection.scalar(
+        sa.text("SELECT planner_history_missing_months(:days)"),
+        {"days": sorted({r.day for r in records})},
+    )
+    if missing:
+        raise HistoryMonthsMissing(missing)
     rows = arrays.rows(
         "day_record",
         user_id=(sa.Uuid(), [r.user_id for r in records]),

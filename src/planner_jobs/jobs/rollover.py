@@ -128,9 +128,21 @@ def sweep(
     require_aware(now)
     started = time.perf_counter()
     summary = SweepSummary()
+    # The history's partitions of the dates being closed around `now` (local dates are within
+    # a day of UTC's), made before any batch holds a lock on users: about a day before a month
+    # begins, the first sweep makes its partition.
+    today = now.astimezone(dt.UTC).date()
+    db.make_history_months(engine, [today - dt.timedelta(days=1), today + dt.timedelta(days=1)])
     lock = threading.Lock()
 
     def one_batch(*, only: Sequence[uuid.UUID] | None = None) -> int:
+        while True:
+            try:
+                return _one_batch(only=only)
+            except db.HistoryMonthsMissing as missing:  # a backfill reached an older month
+                db.make_history_months(engine, missing.months)  # each time one more exists
+
+    def _one_batch(*, only: Sequence[uuid.UUID] | None = None) -> int:
         with lock:
             excluding = list(summary.held)
         with engine.begin() as connection:
