@@ -13,7 +13,8 @@ oldest day past the week they are kept, so the prune has a day to delete), of th
 finished jobs (the three per-minute ticks and a delivery job per 500 notifications; the oldest
 day past their week) and of per-minute job counts.
 
-On each database: the rollover sweep of the due users (users/s, WAL per user-day after a
+On each database: the rollover sweep of the due users, closing the last day of a month (the
+history is partitioned by month: its worst night) (users/s, WAL per user-day after a
 CHECKPOINT) and a JSON export of the user with 100,000 tasks (rows/s), side by side (goal: the
 year within 10 % of none). Then on the year: `notifications.prune`,
 `maintenance.prune_finished_jobs` and `tokens.cleanup`, each run as the worker runs it, while a

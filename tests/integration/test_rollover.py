@@ -115,6 +115,38 @@ def test_making_a_history_partition_gives_way_to_a_transaction_writing_users(
         assert c.scalar(sa.text("SELECT to_regclass('performance_history_2026_05')")) is not None
 
 
+def test_two_processes_making_one_month_at_once_make_it_once(engine: Engine) -> None:
+    errors: list[BaseException] = []
+    for month in range(1, 13):
+        day = dt.date(2027, month, 15)
+        ready = threading.Barrier(2)
+
+        def make(day: dt.date = day, ready: threading.Barrier = ready) -> None:
+            ready.wait()
+            try:
+                rollover_db.make_history_months(engine, [day])
+            except BaseException as exc:
+                errors.append(exc)
+
+        makers = [threading.Thread(target=make) for _ in range(2)]
+        for maker in makers:
+            maker.start()
+        for maker in makers:
+            maker.join()
+
+    assert errors == []
+    with engine.connect() as c:
+        assert (
+            c.scalar(
+                sa.text(
+                    "SELECT count(*) FROM pg_inherits"
+                    " WHERE inhparent = 'performance_history'::regclass"
+                )
+            )
+            == 12
+        )
+
+
 def test_nothing_closes_before_local_midnight_and_a_second_sweep_closes_nothing(
     engine: Engine,
 ) -> None:

@@ -47,9 +47,6 @@ down_revision = "0023"
 branch_labels = None
 depends_on = None
 
-MONTHS_LOCK = 8024  # the advisory lock of the partitions' creation (a key of ours)
-
-
 def months_functions(schema: str, before: dt.date | None) -> list[str]:
     """`planner_history_missing_months()` and `planner_history_months()`, for the schema (an
     identifier, quoted) they live in and the first date the partition of the rows from before
@@ -76,7 +73,9 @@ def months_functions(schema: str, before: dt.date | None) -> list[str]:
             IF cardinality({schema}.planner_history_missing_months(days)) = 0 THEN
                 RETURN;
             END IF;
-            PERFORM pg_advisory_xact_lock({MONTHS_LOCK});  -- one maker at a time
+            -- One maker at a time (ATTACH takes this lock too); taking it also brings the
+            -- catalogue up to date: a partition another maker just made is not missing.
+            LOCK TABLE {schema}.performance_history IN SHARE UPDATE EXCLUSIVE MODE;
             FOREACH month IN ARRAY {schema}.planner_history_missing_months(days) LOOP
                 name := 'performance_history_' || to_char(month, 'YYYY_MM');
                 EXECUTE format(
@@ -137,6 +136,7 @@ def upgrade() -> None:
     for definition in months_functions(schema, before):
         op.execute(definition)
     op.execute("REVOKE ALL ON FUNCTION planner_history_months(date[]) FROM PUBLIC")
+    op.execute("REVOKE ALL ON FUNCTION planner_history_missing_months(date[]) FROM PUBLIC")
 
 
 def _copy_grants(connection: sa.Connection, source: str, target: str) -> None:
