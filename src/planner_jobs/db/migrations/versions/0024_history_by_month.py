@@ -47,6 +47,7 @@ down_revision = "0023"
 branch_labels = None
 depends_on = None
 
+
 def months_functions(schema: str, before: dt.date | None) -> list[str]:
     """`planner_history_missing_months()` and `planner_history_months()`, for the schema (an
     identifier, quoted) they live in and the first date the partition of the rows from before
@@ -100,19 +101,7 @@ def upgrade() -> None:
         "CREATE TABLE performance_history (LIKE performance_history_before"
         " INCLUDING DEFAULTS INCLUDING CONSTRAINTS) PARTITION BY RANGE (day)"
     )
-    op.execute(
-        "ALTER TABLE performance_history"
-        " ADD CONSTRAINT pk_performance_history PRIMARY KEY (user_id, day)"
-    )
-    op.create_foreign_key(
-        op.f("fk_performance_history_user_id_users"),
-        "performance_history",
-        "users",
-        ["user_id"],
-        ["id"],
-        ondelete="CASCADE",
-    )
-    _copy_grants(connection, "performance_history_before", "performance_history")
+    _key_and_grants(connection, "performance_history_before")
     before = connection.scalar(
         sa.text(
             "SELECT (date_trunc('month', max(day)) + interval '1 month')::date"
@@ -139,8 +128,26 @@ def upgrade() -> None:
     op.execute("REVOKE ALL ON FUNCTION planner_history_missing_months(date[]) FROM PUBLIC")
 
 
+def _key_and_grants(connection: sa.Connection, source: str) -> None:
+    """The new `performance_history` gets its key, its foreign key, and the rights others hold
+    on `source`, the table it replaces (the main app reads the history)."""
+    op.execute(
+        "ALTER TABLE performance_history"
+        " ADD CONSTRAINT pk_performance_history PRIMARY KEY (user_id, day)"
+    )
+    op.create_foreign_key(
+        op.f("fk_performance_history_user_id_users"),
+        "performance_history",
+        "users",
+        ["user_id"],
+        ["id"],
+        ondelete="CASCADE",
+    )
+    _copy_grants(connection, source, "performance_history")
+
+
 def _copy_grants(connection: sa.Connection, source: str, target: str) -> None:
-    """The rights others hold on `source` (the main app reads the history), on `target`."""
+    """The rights others hold on `source`, on `target`."""
     grants = connection.execute(
         sa.text(
             "SELECT acl.privilege_type, coalesce(quote_ident(r.rolname), 'PUBLIC')"
@@ -165,17 +172,5 @@ def downgrade() -> None:
         " INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
     )
     op.execute("INSERT INTO performance_history SELECT * FROM performance_history_by_month")
-    op.execute(
-        "ALTER TABLE performance_history"
-        " ADD CONSTRAINT pk_performance_history PRIMARY KEY (user_id, day)"
-    )
-    op.create_foreign_key(
-        op.f("fk_performance_history_user_id_users"),
-        "performance_history",
-        "users",
-        ["user_id"],
-        ["id"],
-        ondelete="CASCADE",
-    )
-    _copy_grants(connection, "performance_history_by_month", "performance_history")
+    _key_and_grants(connection, "performance_history_by_month")
     op.execute("DROP TABLE performance_history_by_month")
