@@ -161,6 +161,43 @@ def test_nothing_closes_before_local_midnight_and_a_second_sweep_closes_nothing(
         assert [row[0] for row in history(c, user)] == ["2026-03-07"]
 
 
+def test_a_day_whose_history_row_is_there_already_is_left_as_it_is(engine: Engine) -> None:
+    """The row is the day's record: its streak moved when it was written, so neither the row,
+    the streak nor the day's unfinished tasks move again; the calendar goes on."""
+    with engine.begin() as c:
+        user = add_user(c, created_at=utc("2026-03-07T08:00"))
+        plan = add_plan(c, user, "2026-03-07")
+        add_task(c, user, plan, completed_at=utc("2026-03-07T10:00"))
+        unfinished = add_task(c, user, plan)
+        c.execute(
+            sa.text(
+                "INSERT INTO streaks (user_id, current, longest, last_activity_date)"
+                " VALUES (:u, 4, 9, '2026-03-07')"
+            ),
+            {"u": user},
+        )
+        c.execute(sa.text("SELECT planner_history_months(ARRAY[DATE '2026-03-07'])"))
+        c.execute(
+            sa.text(
+                "INSERT INTO performance_history (user_id, day, completed_tasks, total_tasks,"
+                " score, threshold, streak_effect) VALUES (:u, '2026-03-07', 2, 2, 100, 75,"
+                " 'extended')"
+            ),
+            {"u": user},
+        )
+
+    assert run(engine, "2026-03-08T00:00").user_days == 0
+    assert run(engine, "2026-03-09T00:00").user_days == 1
+
+    with engine.connect() as c:
+        assert history(c, user) == [
+            ("2026-03-07", 2, 2, Decimal("100.00"), 75),
+            ("2026-03-08", 0, 0, None, 75),
+        ]
+        assert streak(c, user) == (0, 9, "2026-03-07")  # reset by the empty 8th alone
+        assert task_place(c, unfinished) == "2026-03-07"
+
+
 def test_an_empty_day_has_no_score_and_resets_the_streak(engine: Engine) -> None:
     with engine.begin() as c:
         user = add_user(c, created_at=utc("2026-03-07T08:00"))
