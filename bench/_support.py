@@ -31,21 +31,35 @@ QUIET_WRITES = {"max_wal_size": "64GB", "checkpoint_timeout": "1h", "autovacuum"
 
 
 @contextlib.contextmanager
-def server(url: str | None, *, quiet_writes: bool = False) -> Iterator[str]:
+def server(
+    url: str | None, *, quiet_writes: bool = False, shared_buffers: str | None = None
+) -> Iterator[str]:
     """A libpq URL of a server to create databases on: `url`, or a fresh embedded one
-    (`quiet_writes`: with the QUIET_WRITES settings; a server you name keeps its own)."""
+    (`quiet_writes`: with the QUIET_WRITES settings; `shared_buffers`: that much instead of the
+    default 128 MB, which takes a restart; a server you name keeps its own)."""
     if url:
         yield libpq_url(url)
         return
     with tempfile.TemporaryDirectory(prefix="planner-bench-") as folder:
-        started = start_embedded_postgres(Path(folder) / "pg")
-        if quiet_writes:
+        pgdata = Path(folder) / "pg"
+        started = start_embedded_postgres(pgdata)
+        settings = {**(QUIET_WRITES if quiet_writes else {})}
+        if shared_buffers:
+            settings["shared_buffers"] = shared_buffers
+        if settings:
             with psycopg.connect(started, autocommit=True) as connection:
-                for name, value in QUIET_WRITES.items():
+                for name, value in settings.items():
                     connection.execute(f"ALTER SYSTEM SET {name} = '{value}'")
                 connection.execute("SELECT pg_reload_conf()")
+            if shared_buffers:
+                from embedded_postgres._commands import pg_ctl
+
+                # pg_ctl restart keeps the server's options (its socket folder); the library
+                # runs it as this user when we are root.
+                user = "embedded_postgres" if os.geteuid() == 0 else None
+                pg_ctl(["-w", "-l", str(pgdata / "log"), "restart"], pgdata=pgdata, user=user)
             print(
-                "bench server: " + ", ".join(f"{k} = {v}" for k, v in QUIET_WRITES.items()),
+                "bench server: " + ", ".join(f"{k} = {v}" for k, v in settings.items()),
                 flush=True,
             )
         yield started
