@@ -86,3 +86,28 @@ def _updates(engine: Engine, *, expected: dict[str, int]) -> dict[str, tuple[int
         if time.monotonic() > deadline:
             return counts
         time.sleep(0.1)
+
+
+def test_a_streak_the_day_leaves_as_it_was_is_not_written_again(engine: Engine) -> None:
+    """Half the users have Saturday off: their missed Saturday keeps the streak as it was (the
+    row is not rewritten); the other half's is reset."""
+    with engine.begin() as connection:
+        for statement in SEED.split(";"):
+            connection.execute(sa.text(statement), {"users": USERS})
+        saturday = 1 << 5  # 2026-03-07
+        connection.execute(
+            sa.text("UPDATE users SET days_off = :bit WHERE email ~ '[02468]@'"), {"bit": saturday}
+        )
+        connection.execute(sa.text("ANALYZE"))
+
+    summary = sweep(engine, now=utc("2026-03-08T00:00:30"), default_threshold=75, parallel=1)
+    engine.dispose()
+
+    assert summary.user_days == USERS
+    assert summary.effects == {"day_off": USERS // 2, "reset": USERS // 2}
+    updates = _updates(engine, expected={"streaks": USERS // 2})
+    assert updates["streaks"][0] == USERS // 2
+    with engine.connect() as connection:
+        assert connection.execute(
+            sa.text("SELECT current, count(*) FROM streaks GROUP BY current ORDER BY current")
+        ).all() == [(0, USERS // 2), (2, USERS // 2)]

@@ -306,6 +306,7 @@ def close_batch(
         for user in users
     }
     streaks, held = db.read_streaks(connection, [user.id for user in users if plans[user.id].days])
+    as_read = dict(streaks)
     users = [user for user in users if user.id not in held]
     closing_users = [user for user in users if plans[user.id].days]
     summary = SweepSummary(held=held)
@@ -334,8 +335,14 @@ def close_batch(
     # Schedules whose period one of these dates ends: their exports start now (or when the
     # user's active export ends), in this transaction.
     exports.start_scheduled(connection, exports.mark_schedules_due(connection, closed))
+    # A streak the days left as it was (a day off, a vacation) is not written again.
     db.save_streaks(
-        connection, {user.id: streaks[user.id] for user in closing_users if user.id in streaks}
+        connection,
+        {
+            user.id: streaks[user.id]
+            for user in closing_users
+            if user.id in streaks and streaks[user.id] != as_read.get(user.id)
+        },
     )
     db.save_progress(
         connection, [_progress(user, plans[user.id], steps_done=done) for user in users]
