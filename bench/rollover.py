@@ -15,7 +15,9 @@ And what a closed user-day costs the database (issue 21), for the sweep and for 
 set-based SQL baseline of the same rules (a fourth clone: the history rows, the streaks, the
 routine steps reset and the unfinished tasks carried, in the same batches on as many
 connections, written the obvious way): WAL bytes (after a CHECKPOINT, on the bench's own server),
-the server's CPU time, and the rows and index entries written, per user-day, side by side.
+the server's CPU time, the client process's (the sweep applies the rules in Python; on a
+machine where it shares the cores with the server, its wall time includes that), and the rows
+and index entries written, per user-day, side by side.
 
 And the users' own day boundaries (issue 24): two more clones whose users were created at noon,
 one with every user's day starting at midnight, one with random `day_starts_at` values (00:00
@@ -155,13 +157,14 @@ def seed(url: str, users: int) -> float:
 def phase_sweep(url: str, now: dt.datetime = NOW) -> dict[str, object]:
     engine = create_engine(url)
     clock = SqlClock(engine)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     summary = sweep(engine, now=now, default_threshold=75)
     seconds = time.perf_counter() - started
     return {
         "users": summary.users,
         "user_days": summary.user_days,
         "seconds": seconds,
+        "client_cpu_seconds": time.process_time() - cpu,
         "sql_seconds": clock.seconds,
         "statements": clock.statements,
         "top": clock.top(),
@@ -255,12 +258,18 @@ def phase_baseline(url: str) -> dict[str, object]:
                     statement, {"batch": batch, "day": DAY, "start": start, "end": end}
                 )
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(PARALLEL_SWEEPERS) as pool:
         list(pool.map(close, batches))
     seconds = time.perf_counter() - started
     engine.dispose()
-    return {"users": len(ids), "user_days": len(ids), "seconds": seconds, "top": clock.top()}
+    return {
+        "users": len(ids),
+        "user_days": len(ids),
+        "seconds": seconds,
+        "client_cpu_seconds": time.process_time() - cpu,
+        "top": clock.top(),
+    }
 
 
 def phase_naive(url: str, limit: int | None) -> dict[str, object]:
@@ -475,6 +484,11 @@ def main() -> None:
         ("time (us)", 1e6 / fast_rate, 1e6 / baseline_rate),
         ("WAL (bytes)", ours["wal_bytes"], theirs["wal_bytes"]),
         ("server CPU (ms)", ours["cpu_ms"], theirs["cpu_ms"]),
+        (
+            "client CPU (ms)",
+            1e3 * float(fast["client_cpu_seconds"]) / days,  # type: ignore[arg-type]
+            1e3 * float(baseline["client_cpu_seconds"]) / int(baseline["user_days"]),  # type: ignore[arg-type, call-overload]
+        ),
         ("rows written", ours["rows"], theirs["rows"]),
         ("index entries", ours["index_entries"], theirs["index_entries"]),
     ]
