@@ -42,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _support import (
     SqlClock,
     WriteMeter,
+    Writes,
     create_database,
     database_url,
     drop_database,
@@ -371,6 +372,14 @@ def phase_naive(url: str, limit: int | None) -> dict[str, object]:
     }
 
 
+def metered_phase(phase: str, url: str) -> tuple[dict[str, object], Writes]:
+    """Run `phase` on the database at `url` in a process of its own, and what it wrote."""
+    meter = WriteMeter(url, by_relation=True)
+    meter.start()
+    result = run_phase(__file__, "--phase", phase, "--database", url)
+    return result, meter.stop()
+
+
 def history_digest(url: str, limit: int | None) -> list[tuple[object, ...]]:
     engine = create_engine(url)
     with engine.connect() as connection:
@@ -442,20 +451,13 @@ def main() -> None:
             same_day_closed = history_digest(midnight_url, None) == history_digest(
                 boundary_url, None
             )
-            meter = WriteMeter(fast_url, by_relation=True)
-            meter.start()
-            fast = run_phase(__file__, "--phase", "sweep", "--database", fast_url)
-            fast_writes = meter.stop()
-            meter = WriteMeter(baseline_url, by_relation=True)
-            meter.start()
-            baseline = run_phase(__file__, "--phase", "baseline", "--database", baseline_url)
-            baseline_writes = meter.stop()
-            same_as_baseline = history_digest(fast_url, None) == history_digest(baseline_url, None)
-            meter = WriteMeter(plain_url, by_relation=True)
-            meter.start()
-            plain = run_phase(__file__, "--phase", "baseline", "--database", plain_url)
-            plain_writes = meter.stop()
-            same_as_baseline &= history_digest(fast_url, None) == history_digest(plain_url, None)
+            fast, fast_writes = metered_phase("sweep", fast_url)
+            baseline, baseline_writes = metered_phase("baseline", baseline_url)
+            plain, plain_writes = metered_phase("baseline", plain_url)
+            same_as_baseline = all(
+                history_digest(fast_url, None) == history_digest(url, None)
+                for url in (baseline_url, plain_url)
+            )
             protected = run_phase(__file__, "--phase", "sweep", "--database", protected_url)
             effects = effects_of(protected_url)
             naive_args = ["--phase", "naive", "--database", naive_url]
@@ -522,7 +524,7 @@ def main() -> None:
     print(
         "cost per closed user-day, the sweep beside a plain set-based SQL baseline of the same"
         f" rules (same history: {same_as_baseline}), run on the sweep's tables ('baseline') and"
-        " on the tables as issue 21 measured it, before migration 0021's fillfactors ('plain'):"
+        " on the tables as issue 21 measured them, before migration 0021's fillfactors ('plain'):"
     )
     print(f"  {'':<18}{'sweep':>10}{'baseline':>10}{'ratio':>8}{'plain':>10}{'ratio':>8}")
     for label, key in (
@@ -545,18 +547,13 @@ def main() -> None:
     print("  the baseline's statements (wall time, both connections):")
     for statement, seconds in baseline["top"]:  # type: ignore[attr-defined]
         print(f"    {seconds:6.2f} s  {statement}")
-    print("  WAL bytes per user-day by relation (of which full-page images), sweep | baseline:")
-    for line in wal_by_relation_lines(
-        (fast_writes, days),
-        (baseline_writes, int(baseline["user_days"])),  # type: ignore[call-overload]
-    ):
-        print(f"    {line}")
-    print("  WAL bytes per user-day by relation (of which full-page images), sweep | plain:")
-    for line in wal_by_relation_lines(
-        (fast_writes, days),
-        (plain_writes, int(plain["user_days"])),  # type: ignore[call-overload]
-    ):
-        print(f"    {line}")
+    for name, run, writes in sides[1:]:
+        print(f"  WAL bytes per user-day by relation (of which full-page images), sweep | {name}:")
+        for line in wal_by_relation_lines(
+            (fast_writes, days),
+            (writes, int(run["user_days"])),  # type: ignore[call-overload]
+        ):
+            print(f"    {line}")
     for name, _, writes in sides:
         print(f"  {name} rows per table (inserted, updated, of which HOT, deleted):")
         for table, counts in sorted(writes.by_table.items()):
