@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from planner_jobs.catalogue import build_job_app
-from planner_jobs.db.engine import create_engine, libpq_url
+from planner_jobs.db.engine import libpq_url
 from planner_jobs.engine import pauses
 from planner_jobs.engine.defer import defer_in_transaction
 from planner_jobs.jobs.exports import request_export
@@ -61,9 +61,8 @@ def wait_until(check: object, *, within: float = 30) -> None:
 
 
 def test_the_dashboard_shows_what_ran_its_failures_and_retries_a_job(
-    browser: object, database_url: str, tmp_path: Path, processes: list
+    browser: object, database_url: str, engine: sa.Engine, tmp_path: Path, processes: list
 ) -> None:
-    engine = create_engine(database_url)
     job_app = build_job_app(libpq_url(database_url), periodic=False)
     with engine.begin() as c:
         ada = add_user(c, created_at=utc("2026-03-01T00:00"))
@@ -161,7 +160,6 @@ def test_the_dashboard_shows_what_ran_its_failures_and_retries_a_job(
         "overview.png",
         "schedule.png",
     ]
-    engine.dispose()
 
 
 def context_post(browser: object, origin: str, path: str) -> int:
@@ -176,9 +174,8 @@ def context_post(browser: object, origin: str, path: str) -> int:
 
 
 def test_the_dashboard_acts_in_bulk_pauses_runs_now_and_keeps_the_overview_current(
-    browser: object, database_url: str, tmp_path: Path, processes: list
+    browser: object, database_url: str, engine: sa.Engine, tmp_path: Path, processes: list
 ) -> None:
-    engine = create_engine(database_url)
     job_app = build_job_app(libpq_url(database_url), periodic=False)
     ghosts = [uuid.uuid4() for _ in range(3)]  # no such users: their notifications fail
     with engine.begin() as c:
@@ -289,4 +286,3 @@ def test_the_dashboard_acts_in_bulk_pauses_runs_now_and_keeps_the_overview_curre
     code, _, output = stop(server)
     assert code == 0, output
     assert len(list(shots.iterdir())) == 7
-    engine.dispose()

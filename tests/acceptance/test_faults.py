@@ -15,7 +15,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from planner_jobs.catalogue import build_job_app
-from planner_jobs.db.engine import create_engine, libpq_url
+from planner_jobs.db.engine import libpq_url
 from planner_jobs.domain.notifications import NewNotification
 from planner_jobs.engine.defer import defer_in_transaction
 from planner_jobs.jobs.exports import request_export
@@ -117,9 +117,8 @@ def everything_due_now(engine: sa.Engine) -> None:
 
 
 def test_a_rollover_killed_mid_sweep_finishes_exactly_once_when_run_again(
-    cli: Cli, database_url: str, processes: list
+    cli: Cli, database_url: str, engine: sa.Engine, processes: list
 ) -> None:
-    engine = create_engine(database_url)
     users = 20_000
     users_with_good_days(engine, users)
     sweep = cli.start("cron", "rollover", "--now", NOW)
@@ -139,13 +138,11 @@ def test_a_rollover_killed_mid_sweep_finishes_exactly_once_when_run_again(
     again = cli("cron", "rollover", "--now", NOW, timeout=300)
     assert again.returncode == 0, again.stderr
     assert_every_user_day_closed_once(engine, users)
-    engine.dispose()
 
 
 def test_a_worker_whose_connection_is_cut_mid_rollover_closes_every_day_once_later(
-    cli: Cli, database_url: str
+    cli: Cli, database_url: str, engine: sa.Engine
 ) -> None:
-    engine = create_engine(database_url)
     job_app = build_job_app(libpq_url(database_url), periodic=False)
     users = 300
     # The worker's tick acts on the clock: users whose last DAYS days are due now.
@@ -168,15 +165,13 @@ def test_a_worker_whose_connection_is_cut_mid_rollover_closes_every_day_once_lat
         ).scalars()
         assert list(runs) == ["failed", "succeeded"]
     assert_every_user_day_closed_once(engine, users, first_day)
-    engine.dispose()
 
 
 def test_sigterm_during_a_long_rollover_commits_what_it_closed_and_exits_0(
-    cli: Cli, database_url: str, processes: list
+    cli: Cli, database_url: str, engine: sa.Engine, processes: list
 ) -> None:
     """Before: the worker waited for the whole sweep (forced out after 14 s with status 1,
     the sweep left `doing`, when it took longer than that)."""
-    engine = create_engine(database_url)
     job_app = build_job_app(libpq_url(database_url), periodic=False)
     users = 50_000
     first_day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=DAYS)
@@ -204,7 +199,6 @@ def test_sigterm_during_a_long_rollover_commits_what_it_closed_and_exits_0(
     again = cli("cron", "rollover", timeout=300)
     assert again.returncode == 0, again.stderr
     assert_every_user_day_closed_once(engine, users, first_day)
-    engine.dispose()
 
 
 # --- exports ----------------------------------------------------------------------------------
@@ -234,9 +228,8 @@ def staged_files(data_dir: Path) -> list[str]:
 
 
 def test_an_export_whose_connection_is_cut_as_it_completes_stores_one_file(
-    cli: Cli, database_url: str, tmp_path: Path
+    cli: Cli, database_url: str, engine: sa.Engine, tmp_path: Path
 ) -> None:
-    engine = create_engine(database_url)
     user = big_user(engine, 20_000)
     export = request_export(engine, user, "csv").job
     kill_the_backend(engine, table="export_jobs", event="UPDATE", when="NEW.status = 'complete'")
@@ -252,7 +245,6 @@ def test_an_export_whose_connection_is_cut_as_it_completes_stores_one_file(
     assert run_sql(engine, "SELECT status FROM export_jobs") == "complete"
     assert stored_files(data_dir) == [f"{user}/{export.id}.zip"]
     assert staged_files(data_dir) == []
-    engine.dispose()
 
 
 # --- notifications ----------------------------------------------------------------------------
@@ -280,9 +272,8 @@ def subscribed_user(engine: sa.Engine, receiver: PushReceiver, browsers: int) ->
 
 
 def test_a_push_whose_connection_is_cut_mid_send_reaches_each_browser_once(
-    database_url: str, tmp_path: Path
+    database_url: str, engine: sa.Engine, tmp_path: Path
 ) -> None:
-    engine = create_engine(database_url)
     browsers = 30
     with PushReceiver() as receiver:
         cli = push_cli(receiver, database_url, tmp_path)
@@ -302,13 +293,11 @@ def test_a_push_whose_connection_is_cut_mid_send_reaches_each_browser_once(
     with engine.connect() as c:
         statuses = c.execute(sa.text("SELECT status, count(*) FROM push_deliveries GROUP BY 1"))
         assert [tuple(row) for row in statuses] == [("delivered", browsers)]
-    engine.dispose()
 
 
 def test_a_push_service_down_then_back_gets_each_message_once(
-    database_url: str, tmp_path: Path
+    database_url: str, engine: sa.Engine, tmp_path: Path
 ) -> None:
-    engine = create_engine(database_url)
     with PushReceiver() as receiver:
         cli = push_cli(receiver, database_url, tmp_path)
         user = subscribed_user(engine, receiver, 3)
@@ -335,16 +324,14 @@ def test_a_push_service_down_then_back_gets_each_message_once(
         assert list(c.scalars(sa.text("SELECT DISTINCT status FROM push_deliveries"))) == [
             "delivered"
         ]
-    engine.dispose()
 
 
 def test_a_push_service_that_hangs_holds_up_no_other_services_users(
-    database_url: str, tmp_path: Path, processes: list
+    database_url: str, engine: sa.Engine, tmp_path: Path, processes: list
 ) -> None:
     """Before: with --concurrency 8, deliveries to a push service that accepts and never
     answers held every job slot for their whole timeout (their retries fetched first), and the
     users of a healthy service got nothing for over 30 s (the contract: 2 s)."""
-    engine = create_engine(database_url)
     keys = VapidKeys.generate()
     with PushReceiver() as receiver, HangingService() as hanging:
         receiver.vapid_public_key = keys.application_server_key
@@ -393,4 +380,3 @@ def test_a_push_service_that_hangs_holds_up_no_other_services_users(
     assert hanging.connections > 0  # it was asked, and never answered
     assert max(waited) <= 2.0, (waited, log.read_text()[-5000:])
     assert code == 0, log.read_text()[-5000:]
-    engine.dispose()

@@ -1,15 +1,14 @@
-"""Paused queues: an operator pauses a queue (`planner-jobs jobs pause QUEUE`) and every worker
-stops taking its jobs within a second or two; the jobs already running finish, and jobs keep
+"""Paused queues: an operator pauses a queue (`planner-jobs jobs pause QUEUE`) and no worker takes
+its jobs from the moment the pause commits; the jobs already running finish, and jobs keep
 being queued into it. The pause is a row (`queue_pauses`), so it outlives every process.
 
-The workers honour it in procrastinate's own fetch (`PausingJobManager`): each fetch asks only
-for the queues not paused, as last read (at most a second ago, or at once while one of its
-queues is paused, so a resume is seen by the first fetch it wakes).
+The workers honour it in procrastinate's own fetch (`PausingJobManager`): the statement that
+takes a job reads the pauses itself, so no fetch goes by an old copy of them (a job retried
+just after a pause waits, and a resume is seen by the first fetch it wakes).
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 
 import sqlalchemy as sa
@@ -19,9 +18,19 @@ from procrastinate.manager import JobManager
 from planner_jobs.engine.actions import wake
 from planner_jobs.engine.queues import PAUSED, QUEUES, known_queue
 
-READ_EVERY = 1.0  # seconds a worker goes by the pauses it read last
-
-_PAUSED = f"SELECT coalesce(array_agg(queue), '{{}}') AS queues FROM ({PAUSED}) AS paused"  # noqa: S608 (constants)
+# procrastinate's `fetch_job` query, asking only for the wanted queues that are not paused (an
+# empty array: none; NULL, all queues, while none is paused and the worker wants them all).
+_FETCH = f"""
+SELECT id, status, task_name, priority, lock, queueing_lock, args, scheduled_at, queue_name,
+       attempts, worker_id
+  FROM procrastinate_fetch_job_v2(
+         CASE WHEN NOT EXISTS ({PAUSED}) THEN %(queues)s::varchar[]
+              ELSE ARRAY(SELECT wanted FROM unnest(coalesce(%(queues)s::varchar[],
+                                                            %(every_queue)s::varchar[])) AS wanted
+                          WHERE wanted NOT IN ({PAUSED}))
+         END,
+         %(worker_id)s)
+"""  # noqa: S608 (constants)
 
 
 def pause(connection: sa.Connection, queue: str) -> str:
@@ -52,18 +61,13 @@ def resume(connection: sa.Connection, queue: str) -> str:
 class PausingJobManager(JobManager):
     """procrastinate's job manager, fetching no job of a paused queue."""
 
-    def __init__(self, connector: object) -> None:
-        super().__init__(connector)  # type: ignore[arg-type]
-        self._paused: frozenset[str] = frozenset()
-        self._read_at = float("-inf")
-
     async def fetch_job(self, queues: Iterable[str] | None, worker_id: int) -> Job | None:
-        wanted = list(queues) if queues is not None else None
-        if time.monotonic() - self._read_at > READ_EVERY or self._paused & set(wanted or QUEUES):
-            row = await self.connector.execute_query_one_async(_PAUSED)
-            self._paused, self._read_at = frozenset(row["queues"]), time.monotonic()
-        if self._paused:
-            wanted = [queue for queue in wanted or QUEUES if queue not in self._paused]
-            if not wanted:
-                return None
-        return await super().fetch_job(wanted, worker_id)
+        row = await self.connector.execute_query_one_async(
+            query=_FETCH,
+            queues=list(queues) if queues is not None else None,
+            every_queue=list(QUEUES),
+            worker_id=worker_id,
+        )
+        if row["id"] is None:
+            return None
+        return Job.from_row(row)
