@@ -569,6 +569,26 @@ def test_an_export_requested_in_sql_follows_the_api_rules(runtime: Runtime) -> N
     assert build.queueing_lock == f"export:{first}"
 
 
+def test_an_open_export_request_holds_up_no_insert_about_its_user(runtime: Runtime) -> None:
+    """The request decides a user's requests one at a time (a second one waits), but the main
+    app's inserts that name the user (a foreign-key check) go on meanwhile: before, the
+    request's `FOR UPDATE` on the user's row held them until its commit."""
+    user = new_user(runtime)
+    with connect(runtime) as requesting, connect(runtime) as other:
+        requesting.execute("SELECT planner_request_export(%s, 'csv')", (user,))
+        other.execute("SET lock_timeout = '1s'")
+        other.execute(
+            "INSERT INTO tasks (user_id, title) VALUES (%s, 'written meanwhile')", (user,)
+        )
+        other.commit()
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            other.execute("SELECT planner_request_export(%s, 'csv')", (user,))
+        other.rollback()
+        requesting.commit()
+        assert other.execute("SELECT planner_request_export(%s, 'csv')", (user,)).fetchone()
+    assert export_jobs(runtime) == [("csv", "pending")]
+
+
 def test_an_export_row_the_main_app_inserts_itself_is_built_too(runtime: Runtime) -> None:
     user = new_user(runtime)
     with runtime.engine.begin() as c:
