@@ -621,6 +621,35 @@ def test_any_row_held_by_another_transaction_delays_only_its_user(engine: Engine
         assert task_place(c, tasks[held]) == "2026-03-08"
 
 
+def test_a_claimed_user_is_held_from_other_sweeps_and_updates_not_from_inserts_about_them(
+    engine: Engine,
+) -> None:
+    """A batch holds its users' rows for its whole transaction: against another sweep and any
+    change of the row (a zone, days off), but not against the main app's inserts that name the
+    user (a task added at midnight: its foreign-key check), which waited for the batch's
+    commit while the claim was `FOR UPDATE`."""
+    with engine.begin() as c:
+        users = [add_user(c, created_at=utc("2026-03-07T08:00")) for _ in range(3)]
+    now = utc("2026-03-08T00:00")
+    with engine.connect() as sweeping, engine.connect() as other, sweeping.begin():
+        claimed = rollover_db.claim_users(sweeping, now=now, limit=10)
+        assert {user.id for user in claimed} == set(users)
+        with other.begin():
+            other.execute(sa.text("SET LOCAL lock_timeout = '1s'"))
+            assert rollover_db.claim_users(other, now=now, limit=10) == []
+            other.execute(
+                sa.text("INSERT INTO tasks (user_id, title) VALUES (:u, 'at midnight')"),
+                {"u": users[0]},
+            )
+        with other.begin():
+            other.execute(sa.text("SET LOCAL lock_timeout = '1s'"))
+            change = sa.text("UPDATE users SET timezone = 'Asia/Tokyo' WHERE id = :u")
+            with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+                other.execute(change, {"u": users[0]})
+    with engine.connect() as c:
+        assert c.scalar(sa.text("SELECT count(*) FROM tasks")) == 1
+
+
 def test_a_sweep_asked_to_stop_keeps_what_it_closed_and_the_next_one_finishes(
     engine: Engine,
 ) -> None:

@@ -205,7 +205,9 @@ def _claim(
         )
         .where(where)
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        # FOR NO KEY UPDATE: held against other sweeps and any change of the row, not against
+        # the foreign-key checks (FOR KEY SHARE) of the main app's inserts about the user.
+        .with_for_update(skip_locked=True, key_share=True)
     )
     return [
         ClaimedUser(

@@ -19,7 +19,7 @@ def clear_expired_tokens(connection: sa.Connection, *, now: dt.datetime, limit: 
         sa.select(User.id)
         .where(User.password_reset_expires < now)
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, key_share=True)  # FOR NO KEY UPDATE, as the UPDATE
         .scalar_subquery()
     )
     result = connection.execute(
