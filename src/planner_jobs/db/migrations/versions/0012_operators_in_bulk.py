@@ -1,7 +1,7 @@
 """What operators act on in bulk: paused queues, the jobs about one user, the workers' processes.
 
 - `queue_pauses`: a queue paused by an operator (`planner-jobs jobs pause QUEUE`) until resumed;
-  a row, so the pause outlives every process. Workers read it in each fetch.
+  a row, so the pause outlives every process. Workers read it every second.
 - The jobs about a user are found by two indexes, so `jobs list --user` costs a few lookups
   however many jobs are kept: `ix_procrastinate_jobs_subject` on the user or export a job names
   (`notifications.send` carries `userId`, `exports.build` its `export_id`), and
