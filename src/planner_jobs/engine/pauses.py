@@ -12,25 +12,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import sqlalchemy as sa
+from procrastinate import sql
 from procrastinate.jobs import Job
 from procrastinate.manager import JobManager
 
 from planner_jobs.engine.actions import wake
 from planner_jobs.engine.queues import PAUSED, QUEUES, known_queue
 
-# procrastinate's `fetch_job` query, asking only for the wanted queues that are not paused (an
-# empty array: none; NULL, all queues, while none is paused and the worker wants them all).
-_FETCH = f"""
-SELECT id, status, task_name, priority, lock, queueing_lock, args, scheduled_at, queue_name,
-       attempts, worker_id
-  FROM procrastinate_fetch_job_v2(
-         CASE WHEN NOT EXISTS ({PAUSED}) THEN %(queues)s::varchar[]
-              ELSE ARRAY(SELECT wanted FROM unnest(coalesce(%(queues)s::varchar[],
-                                                            %(every_queue)s::varchar[])) AS wanted
-                          WHERE wanted NOT IN ({PAUSED}))
-         END,
-         %(worker_id)s)
-"""  # noqa: S608 (constants)
+# procrastinate's own `fetch_job` query (its columns are what `Job.from_row` reads), asking only
+# for the wanted queues that are not paused (an empty array: none; NULL, all queues, while none
+# is paused and the worker wants them all).
+_WANTED = "%(queues)s::varchar[]"
+_NOT_PAUSED = f"""CASE WHEN NOT EXISTS ({PAUSED}) THEN {_WANTED}
+     ELSE ARRAY(SELECT wanted FROM unnest(coalesce({_WANTED}, %(every_queue)s::varchar[])) AS wanted
+                 WHERE wanted NOT IN ({PAUSED}))
+END"""  # noqa: S608 (constants)
+if sql.queries["fetch_job"].count(_WANTED) != 1:  # a procrastinate upgrade changed it: look again
+    raise RuntimeError("procrastinate's fetch_job query no longer takes its queues as expected")
+_FETCH = sql.queries["fetch_job"].replace(_WANTED, _NOT_PAUSED)
 
 
 def pause(connection: sa.Connection, queue: str) -> str:
