@@ -177,6 +177,75 @@ def test_0024_partitions_the_history_by_month_keeping_its_rows(empty_database_ur
     engine.dispose()
 
 
+BAD_VALUES = (  # a column of a value with rules, a value the rules refuse, one they accept
+    ("users", "carry_over", "'tomorrow'", "'inbox'"),
+    ("users", "days_off", "128", "127"),
+    ("users", "streak_threshold", "0", "100"),
+    ("users", "day_starts_at", "'12:00'", "'11:59'"),
+    ("notifications", "urgency", "'urgent'", "'very-low'"),
+)
+
+
+def test_0026_keeps_every_rule_of_a_value_in_its_type(empty_database_url: str) -> None:
+    """The rules of `users` and of a notification's urgency hold as before, as domains, over the
+    rows there were and on every write; the tables keep no CHECK of their own (each one was
+    read and planned again by every INSERT and UPDATE); a downgrade brings the CHECKs back."""
+    engine = create_engine(empty_database_url)
+    migrate(engine, "0025")
+    with engine.begin() as c:
+        user = c.scalar(
+            sa.text(
+                "INSERT INTO users (email, carry_over, days_off, streak_threshold, day_starts_at)"
+                " VALUES ('old@x.com', 'none', 65, 80, '04:00') RETURNING id"
+            )
+        )
+        c.execute(sa.text("SELECT planner_notify(:u, '{\"title\": \"Hi\"}', 'high')"), {"u": user})
+
+    def refusals() -> list[str]:
+        refused = []
+        with engine.begin() as c:
+            for table, column, bad, good in BAD_VALUES:
+                key = "user_id" if table == "notifications" else "id"
+                change = f"UPDATE {table} SET {column} = {{}} WHERE {key} = :u"
+                with pytest.raises(sa.exc.IntegrityError) as caught, c.begin_nested():
+                    c.execute(sa.text(change.format(bad)), {"u": user})
+                assert caught.value.orig.sqlstate == "23514"  # check_violation, as before
+                refused.append(column)
+                c.execute(sa.text(change.format(good)), {"u": user})
+            with pytest.raises(sa.exc.IntegrityError), c.begin_nested():
+                c.execute(sa.text("INSERT INTO users (email, days_off) VALUES ('n@x.com', -1)"))
+        return refused
+
+    def table_checks() -> set[str]:
+        with engine.connect() as c:
+            return set(
+                c.scalars(
+                    sa.text(
+                        "SELECT conname FROM pg_constraint WHERE contype = 'c'"
+                        " AND conrelid IN ('users'::regclass, 'notifications'::regclass)"
+                    )
+                )
+            )
+
+    migrate(engine)
+    with engine.connect() as c:
+        kept = c.execute(
+            sa.text("SELECT carry_over, days_off, streak_threshold, day_starts_at::text FROM users")
+        ).one()
+        urgency = c.scalar(sa.text("SELECT urgency FROM notifications"))
+    assert tuple(kept) == ("none", 65, 80, "04:00:00")
+    assert urgency == "high"
+    assert table_checks() == set()
+    assert refusals() == [column for _, column, _, _ in BAD_VALUES]
+
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0025")
+    assert len(table_checks()) == len(BAD_VALUES)
+    assert refusals() == [column for _, column, _, _ in BAD_VALUES]
+    assert migrate(engine).after == head_revision()
+    engine.dispose()
+
+
 def test_migrators_started_together_take_turns(empty_database_url: str) -> None:
     engine = create_engine(empty_database_url)
     results: list[MigrationResult] = []

@@ -23,11 +23,13 @@ from sqlalchemy import (
     Numeric,
     SmallInteger,
     Text,
+    Time,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, DOMAIN, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.operators import OperatorClass
 
 from planner_jobs.domain.exports.formats import FORMAT_NAMES
 from planner_jobs.domain.push import URGENCIES
@@ -55,6 +57,27 @@ STREAK_EFFECTS = tuple(effect.value for effect in StreakEffect)
 
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class _Domain(DOMAIN):
+    """A type holding the rule of one value: a table CHECK is read from the catalog's text and
+    planned again by every INSERT or UPDATE of its table, a domain's rule once per session
+    (migration 0026)."""
+
+    # A domain has its base type's operators; SQLAlchemy's DOMAIN names none, and warns.
+    operator_classes = OperatorClass.ANY
+
+
+def _domain(name: str, base: Any, check: str) -> DOMAIN:
+    return _Domain(name, base, check=check, constraint_name=f"{name}_check", create_type=False)
+
+
+CARRY_OVER = _domain("planner_carry_over", Text(), _in("VALUE", CARRY_OVER_MODES))
+DAYS_OFF = _domain("planner_days_off", SmallInteger(), "VALUE BETWEEN 0 AND 127")
+STREAK_THRESHOLD = _domain("planner_streak_threshold", SmallInteger(), "VALUE BETWEEN 1 AND 100")
+# A night owl's day may end at 04:00 the next morning; never past noon.
+DAY_START = _domain("planner_day_start", Time(), "VALUE < '12:00'")
+URGENCY = _domain("planner_urgency", Text(), _in("VALUE", URGENCIES))
 
 
 class Base(DeclarativeBase):
@@ -88,11 +111,6 @@ STREAK_NUDGE_UNPLANNED = (
 class User(Base):
     __tablename__ = "users"
     __table_args__ = (
-        CheckConstraint("streak_threshold BETWEEN 1 AND 100", name="streak_threshold_percent"),
-        CheckConstraint(_in("carry_over", CARRY_OVER_MODES), name="carry_over_mode"),
-        CheckConstraint("days_off BETWEEN 0 AND 127", name="days_off_mask"),
-        # A night owl's day may end at 04:00 the next morning; never past noon.
-        CheckConstraint("day_starts_at < '12:00'", name="day_starts_before_noon"),
         # The rollover tick finds its work through these two: users whose next day is due...
         Index("ix_users_rollover_due_at", "rollover_due_at"),
         # ...and users it has not planned yet (new rows, or a changed time zone).
@@ -130,15 +148,15 @@ class User(Base):
     created_at: Mapped[dt.datetime] = created_at()
     password_reset_token: Mapped[str | None]
     password_reset_expires: Mapped[dt.datetime | None]
-    streak_threshold: Mapped[int | None] = mapped_column(SmallInteger)
-    carry_over: Mapped[str] = mapped_column(server_default=text("'next_day'"))
+    streak_threshold: Mapped[int | None] = mapped_column(STREAK_THRESHOLD)
+    carry_over: Mapped[str] = mapped_column(CARRY_OVER, server_default=text("'next_day'"))
     # Streak protection and quiet hours, set by the main app (domain.streaks, domain.quiet_hours).
-    days_off: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))  # bit 0: Monday
+    days_off: Mapped[int] = mapped_column(DAYS_OFF, server_default=text("0"))  # bit 0: Monday
     vacation_start: Mapped[dt.date | None]  # inclusive local dates; a vacation needs both
     vacation_end: Mapped[dt.date | None]
     quiet_hours_start: Mapped[dt.time | None]  # local wall-clock times; may wrap midnight
     quiet_hours_end: Mapped[dt.time | None]
-    day_starts_at: Mapped[dt.time] = mapped_column(server_default=text("'00:00'"))
+    day_starts_at: Mapped[dt.time] = mapped_column(DAY_START, server_default=text("'00:00'"))
     streak_reminder_at: Mapped[dt.time | None]  # local time of the streak-at-risk nudge
     # Rollover bookkeeping, all nullable: NULL means "not planned yet", which the tick fixes.
     rollover_next_date: Mapped[dt.date | None]  # the first local date not yet closed
@@ -427,7 +445,6 @@ class Notification(Base):
 
     __tablename__ = "notifications"
     __table_args__ = (
-        CheckConstraint(_in("urgency", URGENCIES), name="urgency"),
         # The drain reads only what waits...
         Index("ix_notifications_undrained", "id", postgresql_where=text("drained_at IS NULL")),
         # ...and a deduplication key has one holder, which a repeat meets (migration 0011).
@@ -447,7 +464,7 @@ class Notification(Base):
     # (migration 0019).
     user_id: Mapped[uuid.UUID] = mapped_column(index=True)
     body: Mapped[str]  # the payload's compact JSON text: exactly what the browser receives
-    urgency: Mapped[str] = mapped_column(server_default=text("'normal'"))
+    urgency: Mapped[str] = mapped_column(URGENCY, server_default=text("'normal'"))
     topic: Mapped[str | None]
     ttl: Mapped[int | None]  # seconds; None: PLANNER_PUSH_TTL
     # Held by the newest notification with the key; cleared when a repeat comes after 24 h.
