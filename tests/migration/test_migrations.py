@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from importlib import resources
@@ -242,6 +243,68 @@ def test_0026_keeps_every_rule_of_a_value_in_its_type(empty_database_url: str) -
         command.downgrade(alembic_config(connection), "0025")
     assert len(table_checks()) == len(BAD_VALUES)
     assert refusals() == [column for _, column, _, _ in BAD_VALUES]
+    assert migrate(engine).after == head_revision()
+    engine.dispose()
+
+
+def test_0027_keeps_an_exports_rules_and_its_status_events(empty_database_url: str) -> None:
+    """An export's format, status and source are refused as before (now by domains), the
+    event of a changed status still goes out, and a downgrade brings the CHECKs back."""
+    engine = create_engine(empty_database_url)
+    migrate(engine, "0026")
+    with engine.begin() as c:
+        user = c.scalar(sa.text("INSERT INTO users (email) VALUES ('old@x.com') RETURNING id"))
+        export = c.scalar(sa.text("SELECT planner_request_export(:u, 'csv')"), {"u": user})
+    columns = (("format", "'pdf'", "'markdown'"), ("status", "'done'", "'processing'"))
+    columns += (("source", "'cron'", "'schedule'"),)
+
+    def refusals_and_events() -> tuple[list[str], list[str]]:
+        refused = []
+        with engine.begin() as c:
+            for column, bad, good in columns:
+                change = f"UPDATE export_jobs SET {column} = {{}} WHERE id = :e"
+                with pytest.raises(sa.exc.IntegrityError) as caught, c.begin_nested():
+                    c.execute(sa.text(change.format(bad)), {"e": export})
+                assert caught.value.orig.sqlstate == "23514"
+                refused.append(column)
+                c.execute(sa.text(change.format(good)), {"e": export})
+        with engine.connect() as listener:
+            listener.exec_driver_sql("LISTEN planner_export_status")
+            listener.commit()
+            with engine.begin() as c:
+                c.execute(
+                    sa.text("UPDATE export_jobs SET status = 'failed' WHERE id = :e"), {"e": export}
+                )
+                c.execute(
+                    sa.text("UPDATE export_jobs SET status = 'pending' WHERE id = :e"),
+                    {"e": export},
+                )
+            listener.exec_driver_sql("SELECT 1")
+            raw = listener.connection.driver_connection
+            assert raw is not None
+            # (a listener may also see the events of a commit just before its LISTEN)
+            events = [json.loads(n.payload)["status"] for n in raw.notifies(timeout=1)]
+        return refused, events[-2:]
+
+    def table_checks() -> set[str]:
+        with engine.connect() as c:
+            return set(
+                c.scalars(
+                    sa.text(
+                        "SELECT conname FROM pg_constraint WHERE contype = 'c'"
+                        " AND conrelid = 'export_jobs'::regclass"
+                    )
+                )
+            )
+
+    migrate(engine)
+    assert table_checks() == set()
+    assert refusals_and_events() == (["format", "status", "source"], ["failed", "pending"])
+
+    with engine.begin() as connection:
+        command.downgrade(alembic_config(connection), "0026")
+    assert len(table_checks()) == 3
+    assert refusals_and_events() == (["format", "status", "source"], ["failed", "pending"])
     assert migrate(engine).after == head_revision()
     engine.dispose()
 

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest revision under migrations/versions (tests/migration checks it against alembic's
 # own reading): knowing it without alembic keeps the schema check of every command light.
-HEAD = "0026"
+HEAD = "0027"
 _MIGRATION_LOCK = 0x706C616E6E6572  # "planner": one advisory lock key for every migrator
 # The functions other programs call (docs/CONTRACT.md, "Raising work from other programs"):
 # SECURITY DEFINER, EXECUTE revoked from PUBLIC, granted by `planner-jobs grant ROLE`.

@@ -78,6 +78,9 @@ STREAK_THRESHOLD = _domain("planner_streak_threshold", SmallInteger(), "VALUE BE
 # A night owl's day may end at 04:00 the next morning; never past noon.
 DAY_START = _domain("planner_day_start", Time(), "VALUE < '12:00'")
 URGENCY = _domain("planner_urgency", Text(), _in("VALUE", URGENCIES))
+EXPORT_FORMAT = _domain("planner_export_format", Text(), _in("VALUE", FORMAT_NAMES))
+EXPORT_STATUS = _domain("planner_export_status", Text(), _in("VALUE", EXPORT_STATUSES))
+EXPORT_SOURCE = _domain("planner_export_source", Text(), _in("VALUE", EXPORT_SOURCES))
 
 
 class Base(DeclarativeBase):
@@ -349,9 +352,6 @@ class Streak(Base):
 class ExportJob(Base):
     __tablename__ = "export_jobs"
     __table_args__ = (
-        CheckConstraint(_in("format", FORMAT_NAMES), name="format"),
-        CheckConstraint(_in("status", EXPORT_STATUSES), name="status"),
-        CheckConstraint(_in("source", EXPORT_SOURCES), name="source"),
         Index(None, "user_id", "created_at"),
         # The retention sweep reads each user's complete scheduled exports, newest first.
         Index(
@@ -399,8 +399,8 @@ class ExportJob(Base):
 
     id: Mapped[uuid.UUID] = uuid_pk()
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    format: Mapped[str]
-    status: Mapped[str] = mapped_column(server_default=text("'pending'"))
+    format: Mapped[str] = mapped_column(EXPORT_FORMAT)
+    status: Mapped[str] = mapped_column(EXPORT_STATUS, server_default=text("'pending'"))
     download_url: Mapped[str | None]
     error: Mapped[str | None]
     created_at: Mapped[dt.datetime] = created_at()
@@ -413,7 +413,7 @@ class ExportJob(Base):
     # app inserts itself is taken in too).
     build_queued_at: Mapped[dt.datetime | None]
     # What made it: a request (the API, `planner_request_export()`), or the user's schedule.
-    source: Mapped[str] = mapped_column(server_default=text("'request'"))
+    source: Mapped[str] = mapped_column(EXPORT_SOURCE, server_default=text("'request'"))
 
 
 class ExportSchedule(Base):
