@@ -62,7 +62,7 @@ def _in(column: str, values: tuple[str, ...]) -> str:
 class _Domain(DOMAIN):
     """A type holding the rule of one value: a table CHECK is read from the catalog's text and
     planned again by every INSERT or UPDATE of its table, a domain's rule once per session
-    (migration 0026)."""
+    (migrations 0026-0027)."""
 
     # A domain has its base type's operators; SQLAlchemy's DOMAIN names none, and warns.
     operator_classes = OperatorClass.ANY
