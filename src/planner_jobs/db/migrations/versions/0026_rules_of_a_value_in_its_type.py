@@ -18,9 +18,10 @@ goes: `users.carry_over` (`planner_carry_over`), `users.days_off` (`planner_days
 with SQLSTATE 23514 (check_violation), the message naming the domain; clients still see the base
 type (PostgreSQL describes a domain's column by its base type).
 
-No table is rewritten: a column changes to a domain without constraints (the same storage), the
-domain then takes its rule, which checks the rows there are (under the ALTER TABLE's lock, one
-read of the table per domain), and the table's CHECK is dropped.
+No table is rewritten: one ALTER TABLE changes each column to a domain without constraints (the
+same storage) and drops the table's CHECKs; each domain then takes its rule, which checks the
+rows there are (under that statement's lock, one read of the table per domain). The partial
+index whose predicate reads `day_starts_at` (`ix_users_rollover_unplanned`) is rebuilt.
 
 Revision ID: 0026
 Revises: 0025
