@@ -121,9 +121,12 @@ def main() -> None:
             single += ["-c", "synchronous_commit=off", DATABASE]
             command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *single]
             with script.open() as stdin:
-                subprocess.run(
+                done = subprocess.run(
                     as_server_user(command, user), stdin=stdin, check=True, capture_output=True
                 )
+            failed = re.search(rb"ERROR: .*", done.stdout + done.stderr)
+            if failed:  # single-user mode goes on after a failed statement: the count would lie
+                sys.exit(f"{mix}: {failed.group(0).decode()}")
             match = re.search(r"^summary: (\d+)", out.read_text(), re.MULTILINE)
             if match is None:
                 sys.exit(f"no summary in callgrind's output for {mix}")
