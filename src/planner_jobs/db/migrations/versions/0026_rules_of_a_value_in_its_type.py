@@ -37,76 +37,87 @@ down_revision = "0025"
 branch_labels = None
 depends_on = None
 
-# table, column, its type, the domain, the domain's rule, the table's CHECK it replaces
-_RULES = (
-    (
-        "users",
-        "carry_over",
-        "text",
-        "planner_carry_over",
-        "VALUE IN ('next_day', 'inbox', 'none')",
-        ("ck_users_carry_over_mode", "carry_over IN ('next_day', 'inbox', 'none')"),
+# A rule of one value: its column, the column's type, the domain, the domain's rule, and the
+# table's CHECK it replaces (name, expression). Migration 0027 moves its own with the same steps.
+Rule = tuple[str, str, str, str, tuple[str, str]]
+
+_RULES: dict[str, tuple[Rule, ...]] = {
+    "users": (
+        (
+            "carry_over",
+            "text",
+            "planner_carry_over",
+            "VALUE IN ('next_day', 'inbox', 'none')",
+            ("ck_users_carry_over_mode", "carry_over IN ('next_day', 'inbox', 'none')"),
+        ),
+        (
+            "days_off",
+            "smallint",
+            "planner_days_off",
+            "VALUE BETWEEN 0 AND 127",
+            ("ck_users_days_off_mask", "days_off BETWEEN 0 AND 127"),
+        ),
+        (
+            "streak_threshold",
+            "smallint",
+            "planner_streak_threshold",
+            "VALUE BETWEEN 1 AND 100",
+            ("ck_users_streak_threshold_percent", "streak_threshold BETWEEN 1 AND 100"),
+        ),
+        (
+            "day_starts_at",
+            "time",
+            "planner_day_start",
+            "VALUE < '12:00'",
+            ("ck_users_day_starts_before_noon", "day_starts_at < '12:00'"),
+        ),
     ),
-    (
-        "users",
-        "days_off",
-        "smallint",
-        "planner_days_off",
-        "VALUE BETWEEN 0 AND 127",
-        ("ck_users_days_off_mask", "days_off BETWEEN 0 AND 127"),
+    "notifications": (
+        (
+            "urgency",
+            "text",
+            "planner_urgency",
+            "VALUE IN ('very-low', 'low', 'normal', 'high')",
+            ("ck_notifications_urgency", "urgency IN ('very-low', 'low', 'normal', 'high')"),
+        ),
     ),
-    (
-        "users",
-        "streak_threshold",
-        "smallint",
-        "planner_streak_threshold",
-        "VALUE BETWEEN 1 AND 100",
-        ("ck_users_streak_threshold_percent", "streak_threshold BETWEEN 1 AND 100"),
-    ),
-    (
-        "users",
-        "day_starts_at",
-        "time",
-        "planner_day_start",
-        "VALUE < '12:00'",
-        ("ck_users_day_starts_before_noon", "day_starts_at < '12:00'"),
-    ),
-    (
-        "notifications",
-        "urgency",
-        "text",
-        "planner_urgency",
-        "VALUE IN ('very-low', 'low', 'normal', 'high')",
-        ("ck_notifications_urgency", "urgency IN ('very-low', 'low', 'normal', 'high')"),
-    ),
-)
+}
+
+
+def to_domains(table: str, rules: tuple[Rule, ...]) -> None:
+    """Each column of `rules` takes its domain, whose rule then checks the rows; the table's
+    CHECKs go. No rewrite: the domains have no rule yet when the columns change."""
+    for _, base, domain, _, _ in rules:
+        op.execute(f"CREATE DOMAIN {domain} AS {base}")
+    op.execute(
+        f"ALTER TABLE {table} "
+        + ", ".join(
+            f"ALTER COLUMN {column} TYPE {domain}, DROP CONSTRAINT {check}"
+            for column, _, domain, _, (check, _) in rules
+        )
+    )
+    for _, _, domain, rule, _ in rules:
+        op.execute(f"ALTER DOMAIN {domain} ADD CONSTRAINT {domain}_check CHECK ({rule})")
+
+
+def to_checks(table: str, rules: tuple[Rule, ...]) -> None:
+    """The columns of `rules` back to their types, with the table's CHECKs; the domains go."""
+    op.execute(
+        f"ALTER TABLE {table} "
+        + ", ".join(
+            f"ALTER COLUMN {column} TYPE {base}, ADD CONSTRAINT {check} CHECK ({expression})"
+            for column, base, _, _, (check, expression) in rules
+        )
+    )
+    for _, _, domain, _, _ in rules:
+        op.execute(f"DROP DOMAIN {domain}")
 
 
 def upgrade() -> None:
-    for table in ("users", "notifications"):
-        rules = [rule for rule in _RULES if rule[0] == table]
-        for _, _, base, domain, _, _ in rules:
-            op.execute(f"CREATE DOMAIN {domain} AS {base}")
-        op.execute(
-            f"ALTER TABLE {table} "
-            + ", ".join(
-                f"ALTER COLUMN {column} TYPE {domain}, DROP CONSTRAINT {check}"
-                for _, column, _, domain, _, (check, _) in rules
-            )
-        )
-        for _, _, _, domain, rule, _ in rules:
-            op.execute(f"ALTER DOMAIN {domain} ADD CONSTRAINT {domain}_check CHECK ({rule})")
+    for table, rules in _RULES.items():
+        to_domains(table, rules)
 
 
 def downgrade() -> None:
-    for table in ("users", "notifications"):
-        rules = [rule for rule in _RULES if rule[0] == table]
-        op.execute(
-            f"ALTER TABLE {table} "
-            + ", ".join(
-                f"ALTER COLUMN {column} TYPE {base}, ADD CONSTRAINT {check} CHECK ({expression})"
-                for _, column, base, _, _, (check, expression) in rules
-            )
-        )
-        for _, _, _, domain, _, _ in rules:
-            op.execute(f"DROP DOMAIN {domain}")
+    for table, rules in _RULES.items():
+        to_checks(table, rules)

@@ -21,23 +21,31 @@ Create Date: 2026-12-05
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
 from alembic import op
+
+from planner_jobs.db.migrate import earlier_revision
 
 revision = "0027"
 down_revision = "0026"
 branch_labels = None
 depends_on = None
 
-# column, the domain, the domain's rule, the table's CHECK it replaces
+# Rules of one value as migration 0026 moves them (its `Rule`).
 _RULES = (
     (
         "format",
+        "text",
         "planner_export_format",
         "VALUE IN ('json', 'csv', 'markdown')",
         ("ck_export_jobs_format", "format IN ('json', 'csv', 'markdown')"),
     ),
     (
         "status",
+        "text",
         "planner_export_status",
         "VALUE IN ('pending', 'processing', 'complete', 'failed', 'expired')",
         (
@@ -47,45 +55,31 @@ _RULES = (
     ),
     (
         "source",
+        "text",
         "planner_export_source",
         "VALUE IN ('request', 'schedule')",
         ("ck_export_jobs_source", "source IN ('request', 'schedule')"),
     ),
 )
 
-_TRIGGER = """
-    CREATE TRIGGER planner_export_status_changed
-    AFTER UPDATE OF status ON export_jobs
-    FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
-    EXECUTE FUNCTION planner_export_status_changed()
-"""
+
+def _around_the_status_trigger(change: Callable[[str, tuple[Any, ...]], None]) -> None:
+    """`change` made to `export_jobs` with the trigger whose condition reads `status` dropped,
+    and made again as it was (its definition read from the catalog)."""
+    trigger = op.get_bind().scalar(
+        sa.text(
+            "SELECT pg_get_triggerdef(oid) FROM pg_trigger"
+            " WHERE tgrelid = 'export_jobs'::regclass AND tgname = 'planner_export_status_changed'"
+        )
+    )
+    op.execute("DROP TRIGGER planner_export_status_changed ON export_jobs")
+    change("export_jobs", _RULES)
+    op.execute(trigger)
 
 
 def upgrade() -> None:
-    op.execute("DROP TRIGGER planner_export_status_changed ON export_jobs")
-    for _, domain, _, _ in _RULES:
-        op.execute(f"CREATE DOMAIN {domain} AS text")
-    op.execute(
-        "ALTER TABLE export_jobs "
-        + ", ".join(
-            f"ALTER COLUMN {column} TYPE {domain}, DROP CONSTRAINT {check}"
-            for column, domain, _, (check, _) in _RULES
-        )
-    )
-    for _, domain, rule, _ in _RULES:
-        op.execute(f"ALTER DOMAIN {domain} ADD CONSTRAINT {domain}_check CHECK ({rule})")
-    op.execute(_TRIGGER)
+    _around_the_status_trigger(earlier_revision("0026_rules_of_a_value_in_its_type.py").to_domains)
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER planner_export_status_changed ON export_jobs")
-    op.execute(
-        "ALTER TABLE export_jobs "
-        + ", ".join(
-            f"ALTER COLUMN {column} TYPE text, ADD CONSTRAINT {check} CHECK ({expression})"
-            for column, _, _, (check, expression) in _RULES
-        )
-    )
-    for _, domain, _, _ in _RULES:
-        op.execute(f"DROP DOMAIN {domain}")
-    op.execute(_TRIGGER)
+    _around_the_status_trigger(earlier_revision("0026_rules_of_a_value_in_its_type.py").to_checks)
